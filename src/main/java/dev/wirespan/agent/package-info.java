@@ -1,0 +1,4 @@
+@ParametersAreNonnullByDefault
+package dev.wirespan.agent;
+
+import javax.annotation.ParametersAreNonnullByDefault;

@@ -1,0 +1,4 @@
+@ParametersAreNonnullByDefault
+package dev.wirespan.capture;
+
+import javax.annotation.ParametersAreNonnullByDefault;

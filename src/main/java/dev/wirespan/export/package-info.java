@@ -1,0 +1,4 @@
+@ParametersAreNonnullByDefault
+package dev.wirespan.export;
+
+import javax.annotation.ParametersAreNonnullByDefault;

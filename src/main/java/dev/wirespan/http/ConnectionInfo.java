@@ -1,0 +1,29 @@
+package dev.wirespan.http;
+
+import java.net.InetAddress;
+import java.util.Objects;
+
+/**
+ * The connection an exchange travelled on, as seen by the traced process.
+ *
+ * @param pid process id of the traced process
+ * @param cgroupId cgroup v2 id of the process (0 when unknown)
+ * @param connectionId the kernel side's id of the connection (unique, survives fd reuse)
+ * @param fd the socket's file descriptor in the traced process
+ * @param localAddress the traced process's end
+ * @param remoteAddress the peer's end
+ */
+public record ConnectionInfo(
+    int pid,
+    long cgroupId,
+    long connectionId,
+    int fd,
+    InetAddress localAddress,
+    int localPort,
+    InetAddress remoteAddress,
+    int remotePort) {
+  public ConnectionInfo {
+    Objects.requireNonNull(localAddress, "localAddress");
+    Objects.requireNonNull(remoteAddress, "remoteAddress");
+  }
+}

@@ -1,0 +1,4 @@
+@ParametersAreNonnullByDefault
+package dev.wirespan.http;
+
+import javax.annotation.ParametersAreNonnullByDefault;

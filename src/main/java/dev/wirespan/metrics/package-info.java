@@ -1,0 +1,4 @@
+@ParametersAreNonnullByDefault
+package dev.wirespan.metrics;
+
+import javax.annotation.ParametersAreNonnullByDefault;

@@ -1,0 +1,4 @@
+@ParametersAreNonnullByDefault
+package dev.wirespan.span;
+
+import javax.annotation.ParametersAreNonnullByDefault;
