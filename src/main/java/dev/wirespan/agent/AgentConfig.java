@@ -1,0 +1,293 @@
+package dev.wirespan.agent;
+
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.logging.Level;
+import javax.annotation.Nullable;
+
+/** The agent's validated configuration, built from {@link SettingValues}. */
+public final class AgentConfig {
+  /** Largest capture cap the kernel side supports (WS_MAX_PAYLOAD). */
+  public static final long MAX_CAPTURE_BYTES = 16 * 1024;
+
+  private static final long MIN_RING_BUFFER_BYTES = 64 * 1024;
+  private static final long MAX_RING_BUFFER_BYTES = 1L << 30;
+  private static final int MAX_QUEUE = 1 << 22;
+
+  /** Span outputs. */
+  public enum Output {
+    CONSOLE,
+    OTLP,
+    JSONL
+  }
+
+  /** Whether Kubernetes metadata is used. */
+  public enum KubernetesMode {
+    AUTO,
+    ENABLED,
+    DISABLED
+  }
+
+  private final SettingValues values;
+  private final Set<Output> outputs;
+  @Nullable private final String otlpEndpoint;
+  private final String otlpProtocol;
+  private final Map<String, String> otlpHeaders;
+  private final Duration otlpTimeout;
+  private final String otlpCompression;
+  private final Path jsonlFile;
+  private final int captureBytes;
+  private final long ringBufferBytes;
+  private final Duration responseTimeout;
+  private final Duration idleConnectionTimeout;
+  private final int maxConnections;
+  private final int spanQueueSize;
+  @Nullable private final InetSocketAddress adminAddress;
+  @Nullable private final String nodeName;
+  @Nullable private final String clusterName;
+  private final KubernetesMode kubernetes;
+  private final boolean threadCorrelation;
+  private final Duration statusInterval;
+  private final Level logLevel;
+
+  private AgentConfig(SettingValues v) {
+    this.values = v;
+    this.outputs = outputs(v);
+    this.otlpEndpoint = blankToNull(v.string(Setting.OTLP_ENDPOINT));
+    this.otlpProtocol = v.string(Setting.OTLP_PROTOCOL).trim().toLowerCase(Locale.ROOT);
+    if (!otlpProtocol.equals("grpc") && !otlpProtocol.equals("http/protobuf")) {
+      throw v.invalid(Setting.OTLP_PROTOCOL, "grpc or http/protobuf");
+    }
+    this.otlpHeaders = headers(v);
+    this.otlpTimeout = v.duration(Setting.OTLP_TIMEOUT);
+    this.otlpCompression = v.string(Setting.OTLP_COMPRESSION).trim().toLowerCase(Locale.ROOT);
+    if (!otlpCompression.equals("gzip") && !otlpCompression.equals("none")) {
+      throw v.invalid(Setting.OTLP_COMPRESSION, "gzip or none");
+    }
+    this.jsonlFile = Path.of(v.string(Setting.JSONL_FILE));
+    this.captureBytes = (int) v.bytes(Setting.CAPTURE_BYTES, 0, MAX_CAPTURE_BYTES);
+    this.ringBufferBytes =
+        v.bytes(Setting.RING_BUFFER_SIZE, MIN_RING_BUFFER_BYTES, MAX_RING_BUFFER_BYTES);
+    if (Long.bitCount(ringBufferBytes) != 1) {
+      throw v.invalid(Setting.RING_BUFFER_SIZE, "a power of two such as 4MiB or 8MiB");
+    }
+    this.responseTimeout = positive(v, Setting.RESPONSE_TIMEOUT);
+    this.idleConnectionTimeout = positive(v, Setting.IDLE_CONNECTION_TIMEOUT);
+    this.maxConnections = v.intValue(Setting.MAX_CONNECTIONS, 1, MAX_QUEUE);
+    this.spanQueueSize = v.intValue(Setting.SPAN_QUEUE_SIZE, 1, MAX_QUEUE);
+    this.adminAddress = address(v);
+    this.nodeName = blankToNull(v.string(Setting.NODE_NAME));
+    this.clusterName = blankToNull(v.string(Setting.CLUSTER_NAME));
+    this.kubernetes = kubernetesMode(v);
+    this.threadCorrelation = v.bool(Setting.THREAD_CORRELATION);
+    this.statusInterval = v.duration(Setting.STATUS_INTERVAL);
+    this.logLevel = logLevel(v);
+  }
+
+  public static AgentConfig from(SettingValues values) {
+    return new AgentConfig(values);
+  }
+
+  public SettingValues values() {
+    return values;
+  }
+
+  public Set<Output> outputs() {
+    return outputs;
+  }
+
+  @Nullable
+  public String otlpEndpoint() {
+    return otlpEndpoint;
+  }
+
+  public String otlpProtocol() {
+    return otlpProtocol;
+  }
+
+  public Map<String, String> otlpHeaders() {
+    return otlpHeaders;
+  }
+
+  public Duration otlpTimeout() {
+    return otlpTimeout;
+  }
+
+  public boolean otlpGzip() {
+    return otlpCompression.equals("gzip");
+  }
+
+  public Path jsonlFile() {
+    return jsonlFile;
+  }
+
+  public int captureBytes() {
+    return captureBytes;
+  }
+
+  public long ringBufferBytes() {
+    return ringBufferBytes;
+  }
+
+  public Duration responseTimeout() {
+    return responseTimeout;
+  }
+
+  public Duration idleConnectionTimeout() {
+    return idleConnectionTimeout;
+  }
+
+  public int maxConnections() {
+    return maxConnections;
+  }
+
+  public int spanQueueSize() {
+    return spanQueueSize;
+  }
+
+  /** Null when the admin endpoint is off. */
+  @Nullable
+  public InetSocketAddress adminAddress() {
+    return adminAddress;
+  }
+
+  @Nullable
+  public String nodeName() {
+    return nodeName;
+  }
+
+  @Nullable
+  public String clusterName() {
+    return clusterName;
+  }
+
+  public KubernetesMode kubernetes() {
+    return kubernetes;
+  }
+
+  public boolean threadCorrelation() {
+    return threadCorrelation;
+  }
+
+  public Duration statusInterval() {
+    return statusInterval;
+  }
+
+  public Level logLevel() {
+    return logLevel;
+  }
+
+  private static Set<Output> outputs(SettingValues v) {
+    Set<Output> out = new LinkedHashSet<>();
+    for (String part : v.string(Setting.EXPORTER).split(",")) {
+      String p = part.trim().toUpperCase(Locale.ROOT);
+      if (p.isEmpty()) {
+        continue;
+      }
+      try {
+        out.add(Output.valueOf(p));
+      } catch (IllegalArgumentException e) {
+        throw v.invalid(Setting.EXPORTER, "a comma list of console, otlp, jsonl");
+      }
+    }
+    if (out.isEmpty()) {
+      throw v.invalid(Setting.EXPORTER, "at least one of console, otlp, jsonl");
+    }
+    return Collections.unmodifiableSet(out);
+  }
+
+  private static Map<String, String> headers(SettingValues v) {
+    Map<String, String> headers = new LinkedHashMap<>();
+    String raw = v.string(Setting.OTLP_HEADERS);
+    if (raw == null || raw.isBlank()) {
+      return Map.of();
+    }
+    for (String pair : raw.split(",")) {
+      int eq = pair.indexOf('=');
+      if (eq <= 0) {
+        throw v.invalid(Setting.OTLP_HEADERS, "key=value pairs separated by commas");
+      }
+      headers.put(
+          java.net.URLDecoder.decode(pair.substring(0, eq).trim(), java.nio.charset.StandardCharsets.UTF_8),
+          java.net.URLDecoder.decode(pair.substring(eq + 1).trim(), java.nio.charset.StandardCharsets.UTF_8));
+    }
+    return Collections.unmodifiableMap(headers);
+  }
+
+  private static Duration positive(SettingValues v, Setting s) {
+    Duration d = v.duration(s);
+    if (d.isZero() || d.isNegative()) {
+      throw v.invalid(s, "a duration above zero");
+    }
+    return d;
+  }
+
+  @Nullable
+  private static InetSocketAddress address(SettingValues v) {
+    String raw = v.string(Setting.ADMIN_ADDRESS).trim();
+    if (raw.equalsIgnoreCase("off") || raw.isEmpty()) {
+      return null;
+    }
+    int colon = raw.lastIndexOf(':');
+    if (colon <= 0) {
+      throw v.invalid(Setting.ADMIN_ADDRESS, "host:port, e.g. 127.0.0.1:9464, or off");
+    }
+    String host = raw.substring(0, colon);
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = host.substring(1, host.length() - 1);
+    }
+    int port;
+    try {
+      port = Integer.parseInt(raw.substring(colon + 1));
+    } catch (NumberFormatException e) {
+      throw v.invalid(Setting.ADMIN_ADDRESS, "host:port, e.g. 127.0.0.1:9464, or off");
+    }
+    if (port < 0 || port > 65535) {
+      throw v.invalid(Setting.ADMIN_ADDRESS, "a port from 0 to 65535");
+    }
+    return new InetSocketAddress(host, port);
+  }
+
+  private static KubernetesMode kubernetesMode(SettingValues v) {
+    try {
+      return KubernetesMode.valueOf(v.string(Setting.KUBERNETES).trim().toUpperCase(Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw v.invalid(Setting.KUBERNETES, "auto, enabled or disabled");
+    }
+  }
+
+  private static Level logLevel(SettingValues v) {
+    return switch (v.string(Setting.LOG_LEVEL).trim().toLowerCase(Locale.ROOT)) {
+      case "error" -> Level.SEVERE;
+      case "warn", "warning" -> Level.WARNING;
+      case "info" -> Level.INFO;
+      case "debug" -> Level.FINE;
+      case "trace" -> Level.FINEST;
+      default -> throw v.invalid(Setting.LOG_LEVEL, "error, warn, info or debug");
+    };
+  }
+
+  /** One line per setting with its value and source, for the start-up log. */
+  public List<String> describe() {
+    List<String> lines = new ArrayList<>();
+    for (Setting s : Setting.values()) {
+      String value = s == Setting.OTLP_HEADERS && !otlpHeaders.isEmpty() ? "(set)" : values.string(s);
+      lines.add(s.key() + "=" + value + " (" + values.source(s) + ")");
+    }
+    return lines;
+  }
+
+  @Nullable
+  private static String blankToNull(@Nullable String s) {
+    return s == null || s.isBlank() ? null : s.trim();
+  }
+}

@@ -1,0 +1,127 @@
+package dev.wirespan.agent;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class AgentConfigTest {
+  @TempDir Path dir;
+
+  @Test
+  void defaultsAreValid() {
+    AgentConfig c = AgentConfig.from(SettingValues.resolve(Map.of(), Map.of()));
+    assertThat(c.outputs()).containsExactly(AgentConfig.Output.CONSOLE);
+    assertThat(c.captureBytes()).isEqualTo(4096);
+    assertThat(c.ringBufferBytes()).isEqualTo(8L << 20);
+    assertThat(c.responseTimeout()).isEqualTo(Duration.ofSeconds(30));
+    assertThat(c.otlpProtocol()).isEqualTo("grpc");
+    assertThat(c.otlpEndpoint()).isNull();
+    assertThat(c.adminAddress().getPort()).isEqualTo(9464);
+    assertThat(c.kubernetes()).isEqualTo(AgentConfig.KubernetesMode.AUTO);
+  }
+
+  @Test
+  void flagBeatsEnvironmentBeatsFileBeatsDefault() throws Exception {
+    Path file = dir.resolve("wirespan.yaml");
+    Files.writeString(
+        file,
+        "capture-bytes: 1KiB\nresponse-timeout: 5s\nexporter: [console, jsonl]\nspan-queue-size: 100\n");
+    Map<Setting, String> flags = new EnumMap<>(Setting.class);
+    flags.put(Setting.CAPTURE_BYTES, "2KiB");
+    Map<String, String> env =
+        Map.of(
+            "WIRESPAN_CONFIG", file.toString(),
+            "WIRESPAN_CAPTURE_BYTES", "8KiB",
+            "WIRESPAN_RESPONSE_TIMEOUT", "7s",
+            "OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4317",
+            "OTEL_EXPORTER_OTLP_HEADERS", "api-key=s%3Dcret,x=y");
+    AgentConfig c = AgentConfig.from(SettingValues.resolve(flags, env));
+    assertThat(c.captureBytes()).isEqualTo(2048);
+    assertThat(c.responseTimeout()).isEqualTo(Duration.ofSeconds(7));
+    assertThat(c.spanQueueSize()).isEqualTo(100);
+    assertThat(c.outputs()).containsExactly(AgentConfig.Output.CONSOLE, AgentConfig.Output.JSONL);
+    assertThat(c.otlpEndpoint()).isEqualTo("http://traces:4317");
+    assertThat(c.otlpHeaders()).containsEntry("api-key", "s=cret").containsEntry("x", "y");
+    assertThat(c.values().source(Setting.SPAN_QUEUE_SIZE)).startsWith("file");
+    assertThat(c.describe()).anyMatch(l -> l.startsWith("otlp-headers=(set)"));
+  }
+
+  @Test
+  void otlpTimeoutPlainNumberIsMilliseconds() {
+    AgentConfig c =
+        AgentConfig.from(SettingValues.resolve(Map.of(), Map.of("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")));
+    assertThat(c.otlpTimeout()).isEqualTo(Duration.ofMillis(2500));
+  }
+
+  @Test
+  void wrongValuesNameTheSettingAndWhatIsExpected() {
+    assertThatThrownBy(() -> config(Setting.CAPTURE_BYTES, "lots"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("--capture-bytes")
+        .hasMessageContaining("lots");
+    assertThatThrownBy(() -> config(Setting.CAPTURE_BYTES, "64KiB"))
+        .hasMessageContaining("from 0 to 16384");
+    assertThatThrownBy(() -> config(Setting.RING_BUFFER_SIZE, "3MiB"))
+        .hasMessageContaining("power of two");
+    assertThatThrownBy(() -> config(Setting.EXPORTER, "console,zipkin"))
+        .hasMessageContaining("console, otlp, jsonl");
+    assertThatThrownBy(() -> config(Setting.OTLP_PROTOCOL, "thrift"))
+        .hasMessageContaining("grpc or http/protobuf");
+    assertThatThrownBy(() -> config(Setting.ADMIN_ADDRESS, "nowhere"))
+        .hasMessageContaining("host:port");
+    assertThatThrownBy(() -> config(Setting.RESPONSE_TIMEOUT, "0s"))
+        .hasMessageContaining("above zero");
+  }
+
+  @Test
+  void unknownKeyInFileIsRejected() throws Exception {
+    Path file = dir.resolve("bad.yaml");
+    Files.writeString(file, "capture-byte: 10\n");
+    assertThatThrownBy(() -> SettingValues.resolve(Map.of(), Map.of("WIRESPAN_CONFIG", file.toString())))
+        .hasMessageContaining("unknown setting 'capture-byte'");
+  }
+
+  @Test
+  void helpListsEveryOptionWithDefaultAndEnvironmentVariable() {
+    StringWriter out = new StringWriter();
+    int code = WirespanCommand.run(new String[] {"--help"}, Map.of(), new PrintWriter(out), new PrintWriter(new StringWriter()));
+    assertThat(code).isZero();
+    for (Setting s : Setting.values()) {
+      assertThat(out.toString()).contains(s.flag()).contains(s.envVars().get(0));
+    }
+    assertThat(out.toString()).contains("default: 4KiB");
+  }
+
+  @Test
+  void wrongFlagGivesUsageErrorNotAStackTrace() {
+    StringWriter err = new StringWriter();
+    int code =
+        WirespanCommand.run(
+            new String[] {"--no-such-flag"}, Map.of(), new PrintWriter(new StringWriter()), new PrintWriter(err));
+    assertThat(code).isEqualTo(WirespanCommand.EXIT_USAGE);
+    assertThat(err.toString()).contains("--no-such-flag").doesNotContain("Exception");
+
+    StringWriter err2 = new StringWriter();
+    int code2 =
+        WirespanCommand.run(
+            new String[] {"--capture-bytes", "-5"}, Map.of(), new PrintWriter(new StringWriter()), new PrintWriter(err2));
+    assertThat(code2).isEqualTo(WirespanCommand.EXIT_USAGE);
+    assertThat(err2.toString()).contains("--capture-bytes");
+  }
+
+  private static AgentConfig config(Setting s, String value) {
+    Map<Setting, String> flags = new EnumMap<>(Setting.class);
+    flags.put(s, value);
+    return AgentConfig.from(SettingValues.resolve(flags, Map.of()));
+  }
+}
