@@ -1,0 +1,144 @@
+package dev.wirespan.testing;
+
+import static org.assertj.core.api.Assumptions.assumeThat;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The real agent ({@code dev.wirespan.agent.WirespanCommand}) started as a separate JVM on the
+ * test's class path, so that the test JVM's own traffic is traced (the agent never traces its own
+ * process). Its output goes to a file shown when a test fails.
+ */
+public final class AgentProcess implements AutoCloseable {
+  private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
+  private static final Duration STOP_TIMEOUT = Duration.ofSeconds(30);
+
+  private final Process process;
+  private final Path log;
+  private final int adminPort;
+  private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+
+  private AgentProcess(Process process, Path log, int adminPort) {
+    this.process = process;
+    this.log = log;
+    this.adminPort = adminPort;
+  }
+
+  /** Skips the calling test when BPF cannot be used here, unless CI=true (then it must run). */
+  public static void assumeBpfAvailable() {
+    boolean root = "root".equals(System.getProperty("user.name"));
+    if (!"true".equals(System.getenv("CI"))) {
+      assumeThat(root).as("needs root to load eBPF programs (set CI=true to force)").isTrue();
+    }
+  }
+
+  /** Starts the agent with {@code args} (plus its admin address) and waits until it is ready. */
+  public static AgentProcess start(List<String> args) throws IOException, InterruptedException {
+    int adminPort = freePort();
+    Path log = Files.createTempFile("wirespan-agent", ".log");
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.add("-Xmx256m");
+    cmd.add("-cp");
+    cmd.add(System.getProperty("java.class.path"));
+    cmd.add("dev.wirespan.agent.WirespanCommand");
+    cmd.add("--admin-address");
+    cmd.add("127.0.0.1:" + adminPort);
+    cmd.add("--kubernetes");
+    cmd.add("disabled");
+    cmd.addAll(args);
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+    pb.environment().remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+    pb.environment().remove("OTEL_SERVICE_NAME");
+    AgentProcess agent = new AgentProcess(pb.start(), log, adminPort);
+    agent.awaitReady();
+    return agent;
+  }
+
+  private void awaitReady() throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
+    while (System.nanoTime() < deadline) {
+      if (!process.isAlive()) {
+        throw new IllegalStateException(
+            "agent exited with " + process.exitValue() + " before it was ready:\n" + output());
+      }
+      try {
+        if (get("/readyz").statusCode() == 200) {
+          return;
+        }
+      } catch (IOException notListeningYet) {
+        // keep waiting
+      }
+      Thread.sleep(100);
+    }
+    throw new IllegalStateException("agent not ready after " + READY_TIMEOUT + ":\n" + output());
+  }
+
+  public HttpResponse<String> get(String path) throws IOException, InterruptedException {
+    return http.send(
+        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + adminPort + path))
+            .timeout(Duration.ofSeconds(5))
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
+  }
+
+  /** The value of a metric series line (exact name with labels), or -1. */
+  public long metric(String series) throws IOException, InterruptedException {
+    for (String line : get("/metrics").body().split("\n")) {
+      if (line.startsWith(series + " ")) {
+        return Long.parseLong(line.substring(series.length() + 1).trim());
+      }
+    }
+    return -1;
+  }
+
+  public long pid() {
+    return process.pid();
+  }
+
+  public Process process() {
+    return process;
+  }
+
+  public String output() {
+    try {
+      return Files.readString(log);
+    } catch (IOException e) {
+      return "(agent output unreadable: " + e + ")";
+    }
+  }
+
+  /** Sends SIGTERM and waits for the agent to exit; returns its exit code. */
+  public int stop() throws InterruptedException {
+    process.destroy();
+    if (!process.waitFor(STOP_TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
+      process.destroyForcibly().waitFor();
+      throw new IllegalStateException("agent did not stop within " + STOP_TIMEOUT + ":\n" + output());
+    }
+    return process.exitValue();
+  }
+
+  @Override
+  public void close() throws InterruptedException {
+    if (process.isAlive()) {
+      stop();
+    }
+  }
+
+  public static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+}
