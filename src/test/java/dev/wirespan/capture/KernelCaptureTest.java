@@ -359,9 +359,10 @@ class KernelCaptureTest {
           .isEqualTo("GET /child HTTP/1.1\r\nHost: test\r\n\r\n".getBytes(US_ASCII));
       assertThat(seen).allMatch(e -> e.remotePort() == port);
       // bash's socket is a plain AF_INET one (the JDK's are dual-stack IPv6 ones).
+      InetAddress loopback = InetAddress.getByName("127.0.0.1");
       assertThat(seen)
           .allMatch(e -> e.family() == CaptureEvent.AF_INET)
-          .allMatch(e -> e.localAddress().equals(InetAddress.getByName("127.0.0.1")));
+          .allMatch(e -> e.localAddress().equals(loopback));
       // The capture that includes this process saw the serving side.
       awaitEvents(
           e -> e.localPort() == port && e.pid() == PID,
