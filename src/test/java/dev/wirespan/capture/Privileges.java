@@ -24,8 +24,12 @@ final class Privileges {
     return false;
   }
 
+  /** Root, and the BPF object built (a build with -DskipBpf has none). */
   static void requireRoot() {
     requireThat(isRoot(), "needs root to load BPF programs");
+    requireThat(
+        Privileges.class.getResource(KernelCapture.OBJECT_RESOURCE) != null,
+        "the BPF object " + KernelCapture.OBJECT_RESOURCE + " was not built (-DskipBpf)");
   }
 
   static void requireThat(boolean condition, String why) {
