@@ -27,7 +27,7 @@
 /* ws_event.flags */
 #define WS_FLAG_SENDFILE 0x1 /* len bytes sent by sendfile: no payload captured */
 
-/* ws_event.family */
+/* ws_event.family: of the traffic, so WS_AF_INET also on a dual-stack IPv6 socket talking IPv4 */
 #define WS_AF_INET  2
 #define WS_AF_INET6 10
 

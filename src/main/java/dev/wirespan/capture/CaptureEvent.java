@@ -76,7 +76,10 @@ public final class CaptureEvent {
     return ConnectionRole.of(buf.get(base + OFF_ROLE) & 0xff);
   }
 
-  /** {@link #AF_INET} or {@link #AF_INET6}: the socket's family (IPv4 addresses are v4-mapped). */
+  /**
+   * {@link #AF_INET} or {@link #AF_INET6}: the family of the traffic, so {@link #AF_INET} also for
+   * IPv4 on a dual-stack IPv6 socket (addresses are always 16 bytes, IPv4 v4-mapped).
+   */
   public int family() {
     return buf.get(base + OFF_FAMILY) & 0xff;
   }

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Maps of the capture programs. Sizes given here are defaults: the agent sets
+ * events, conns, pending and scratch from its settings before load
+ * (dev.wirespan.capture.KernelCapture).
+ */
+#ifndef WIRESPAN_MAPS_H
+#define WIRESPAN_MAPS_H
+
+#include "wirespan_event.h"
+#include "wirespan_losses.h"
+
+/* ws_conn.state: what the connection's first payloads said about its protocol */
+#define WS_PROTO_UNDECIDED 0
+#define WS_PROTO_HTTP      1
+#define WS_PROTO_NOT_HTTP  2 /* no payload events any more */
+
+/* One tracked TCP connection, keyed by (tgid << 32 | fd). */
+struct ws_conn {
+	__u64 file;      /* struct file * at tracking time: another one means the fd was reused */
+	__u64 conn_id;
+	__u64 offset[2]; /* running stream offsets, indexed by WS_DIR_* */
+	__u8  role;
+	__u8  family;
+	__u8  state;     /* WS_PROTO_* */
+	__u8  probes;    /* non-HTTP payloads seen while undecided */
+	__u16 local_port;
+	__u16 remote_port;
+	__u8  local_addr[16];
+	__u8  remote_addr[16];
+};
+
+/* ws_pending.kind: how sys_exit finds the bytes the call moved */
+#define WS_CALL_FLAT     1 /* buf + count: read, write, recvfrom, sendto */
+#define WS_CALL_VECTOR   2 /* iovec array + count: readv, writev, recvmsg, sendmsg */
+#define WS_CALL_SENDFILE 3 /* length only */
+#define WS_CALL_CONNECT  4 /* no bytes: track the socket if connect() started */
+
+/* Arguments of a syscall in flight, keyed by pid_tgid (one syscall per thread). */
+struct ws_pending {
+	__u64 buf;   /* user buffer, or user iovec array */
+	__u64 count; /* buffer bytes, or iovec segments */
+	__s32 fd;
+	__u8  kind;  /* WS_CALL_* */
+	__u8  direction;
+	__u16 _pad;
+};
+
+/* Events to user space, consumed through mmap by RingBufferReader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct ws_conn);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct ws_pending);
+} pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, WS_LOSS_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} losses SEC(".maps");
+
+/*
+ * Where an event is built before bpf_ringbuf_output, one slot per CPU (tracepoint
+ * programs do not nest on a CPU). A plain array indexed by CPU rather than a
+ * per-CPU array because a slot is larger than the per-CPU value limit (32 KiB):
+ * the payload area is twice WS_MAX_PAYLOAD so that the verifier can bound each
+ * iovec segment's copy (offset < WS_MAX_PAYLOAD, length <= WS_MAX_PAYLOAD)
+ * without relating the two. The agent sets max_entries to the possible CPUs.
+ */
+struct ws_scratch {
+	__u64 words[(WS_EVENT_HEADER_SIZE + 2 * WS_MAX_PAYLOAD) / 8]; /* a struct ws_event */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, struct ws_scratch);
+} scratch SEC(".maps");
+
+#endif /* WIRESPAN_MAPS_H */

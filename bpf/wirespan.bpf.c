@@ -1,0 +1,634 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Kernel capture stage: follows the TCP connections of every process through
+ * the syscall tracepoints and writes what they send and receive (the first
+ * capture_bytes of each call) into the "events" ring buffer, as struct ws_event.
+ *
+ * Per call: sys_enter decides whether the fd is a tracked TCP socket (anything
+ * else leaves after one map lookup and a few reads of the fd table) and stashes
+ * the arguments; sys_exit takes them back, advances the direction's stream
+ * offset by the return value and copies the bytes from user memory.
+ * Connections whose first payload is not HTTP/1.x stop producing events.
+ */
+#include <linux/bpf.h>
+#include "wirespan_kernel.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "wirespan_event.h"
+#include "wirespan_losses.h"
+#include "wirespan_maps.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Settings, written by the agent into .rodata before load. */
+const volatile __u32 self_tgid = 0;        /* the agent's own process: not traced; 0 = none */
+const volatile __u32 capture_bytes = 4096; /* payload bytes copied per call, <= WS_MAX_PAYLOAD */
+const volatile __u64 wakeup_bytes = 65536; /* wake the reader once this much is unread; 0 = every event */
+
+/* Source of connection ids (fetch-and-add, so ids are unique across CPUs). */
+__u64 next_conn_id = 0;
+
+/* Largest iovec array walked per call: later segments are not captured. */
+#define WS_MAX_IOV_SEGMENTS 16
+/* Non-HTTP payloads after which a connection first seen mid-stream is given up. */
+#define WS_UNKNOWN_ROLE_PROBES 4
+
+/* Keeps clang from folding a bound check the verifier needs to see. */
+#define ws_barrier_var(var) asm volatile("" : "+r"(var))
+
+static __always_inline void count_loss(__u32 index)
+{
+	__u64 *counter = bpf_map_lookup_elem(&losses, &index);
+
+	if (counter)
+		*counter += 1;
+}
+
+static __always_inline __u64 conn_key(__u32 tgid, __s32 fd)
+{
+	return ((__u64)tgid << 32) | (__u32)fd;
+}
+
+static __always_inline bool is_self(__u32 tgid)
+{
+	return self_tgid != 0 && tgid == self_tgid;
+}
+
+/* The struct file behind fd in the current process, or NULL. */
+static __always_inline struct file *fd_file(__s32 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *file = NULL;
+
+	if (!fdt || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
+		return NULL;
+	return file;
+}
+
+/* The sock behind file when it is an IPv4/IPv6 TCP socket, else NULL. */
+static __always_inline struct sock *tcp_sock_of(struct file *file)
+{
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(file, private_data);
+	if (!sock || BPF_CORE_READ(sock, file) != file)
+		return NULL;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return NULL;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	return sk;
+}
+
+static __always_inline void v4_mapped(__u8 *dst, __be32 addr)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &addr, 4);
+}
+
+static __always_inline bool is_v4_mapped(const __u8 *a)
+{
+	__u64 head;
+	__u32 mid;
+
+	__builtin_memcpy(&head, a, 8);
+	__builtin_memcpy(&mid, a + 8, 4);
+	return head == 0 && mid == bpf_htonl(0x0000ffff);
+}
+
+/* Addresses and ports of sk into c; family AF_INET also for IPv4 on a dual-stack socket. */
+static __always_inline void read_tuple(struct sock *sk, struct ws_conn *c)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	c->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	c->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		v4_mapped(c->local_addr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+		v4_mapped(c->remote_addr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+		c->family = WS_AF_INET;
+		return;
+	}
+	bpf_core_read(c->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+	bpf_core_read(c->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
+	c->family = is_v4_mapped(c->local_addr) && is_v4_mapped(c->remote_addr) ? WS_AF_INET
+										  : WS_AF_INET6;
+}
+
+static __always_inline struct ws_event *scratch_event(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&scratch, &cpu);
+}
+
+static __always_inline __u64 wakeup_flags(__u32 size)
+{
+	if (!wakeup_bytes)
+		return 0; /* the kernel's default: wake when the reader has caught up */
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes
+		       ? BPF_RB_FORCE_WAKEUP
+		       : BPF_RB_NO_WAKEUP;
+}
+
+/* Fills everything but payload-related fields from the connection. */
+static __always_inline void fill_header(struct ws_event *e, const struct ws_conn *c, __u8 type,
+					 __s32 fd)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	e->type = type;
+	e->role = c->role;
+	e->family = c->family;
+	e->flags = 0;
+	e->local_port = c->local_port;
+	e->remote_port = c->remote_port;
+	e->_pad0 = 0;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->fd = fd;
+	e->_pad1 = 0;
+	e->timestamp_ns = bpf_ktime_get_ns();
+	e->conn_id = c->conn_id;
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	__builtin_memcpy(e->local_addr, c->local_addr, 16);
+	__builtin_memcpy(e->remote_addr, c->remote_addr, 16);
+}
+
+static __always_inline void submit(struct ws_event *e, __u32 captured)
+{
+	__u32 size;
+
+	ws_barrier_var(captured);
+	if (captured > WS_MAX_PAYLOAD)
+		captured = WS_MAX_PAYLOAD;
+	size = WS_EVENT_HEADER_SIZE + captured;
+	if (bpf_ringbuf_output(&events, e, size, wakeup_flags(size))) {
+		count_loss(WS_LOSS_RINGBUF_FULL);
+		return;
+	}
+	count_loss(WS_LOSS_EVENTS_EMITTED);
+}
+
+static __always_inline void emit_close(const struct ws_conn *c, __s32 fd)
+{
+	struct ws_event *e = scratch_event();
+
+	if (!e)
+		return;
+	fill_header(e, c, WS_EVENT_CLOSE, fd);
+	e->direction = WS_DIR_EGRESS;
+	e->captured = 0;
+	e->offset = 0;
+	e->len = 0;
+	submit(e, 0);
+}
+
+/*
+ * Starts tracking fd as a new connection (replacing whatever entry the fd had:
+ * a close that was never seen). Returns the map's entry, or NULL.
+ */
+static __always_inline struct ws_conn *track(__u64 key, __s32 fd, struct file *file,
+					     struct sock *sk, __u8 role)
+{
+	struct ws_conn *old = bpf_map_lookup_elem(&conns, &key);
+	struct ws_conn c = {};
+
+	if (old && old->state == WS_PROTO_HTTP)
+		emit_close(old, fd);
+	c.file = (__u64)file;
+	c.role = role;
+	c.conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
+	read_tuple(sk, &c);
+	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
+		count_loss(WS_LOSS_MAP_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&conns, &key);
+}
+
+/*
+ * The tracked connection behind fd, starting to track it (role unknown: opened
+ * before the agent ran) when it is a TCP socket not seen yet. NULL otherwise.
+ */
+static __always_inline struct ws_conn *conn_of(__u64 key, __s32 fd)
+{
+	struct ws_conn *c = bpf_map_lookup_elem(&conns, &key);
+	struct file *file = fd_file(fd);
+	struct sock *sk;
+
+	if (!file)
+		return NULL;
+	if (c && c->file == (__u64)file)
+		return c;
+	sk = tcp_sock_of(file);
+	if (!sk) {
+		if (c) {
+			/* fd reused for something else: the tracked connection ended */
+			if (c->state == WS_PROTO_HTTP)
+				emit_close(c, fd);
+			bpf_map_delete_elem(&conns, &key);
+		}
+		return NULL;
+	}
+	return track(key, fd, file, sk, WS_ROLE_UNKNOWN);
+}
+
+static __always_inline int on_enter(__s32 fd, __u64 buf, __u64 count, __u8 kind, __u8 direction)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct ws_pending p = {};
+	struct ws_conn *c;
+
+	if (fd < 0 || is_self(tgid))
+		return 0;
+	c = conn_of(conn_key(tgid, fd), fd);
+	if (!c || c->state == WS_PROTO_NOT_HTTP)
+		return 0;
+	p.buf = buf;
+	p.count = count;
+	p.fd = fd;
+	p.kind = kind;
+	p.direction = direction;
+	if (bpf_map_update_elem(&pending, &pid_tgid, &p, BPF_ANY))
+		count_loss(WS_LOSS_MAP_FULL);
+	return 0;
+}
+
+static __always_inline int on_enter_msg(__s32 fd, __u64 msg_ptr, __u8 direction)
+{
+	struct user_msghdr msg;
+
+	if (fd < 0 || is_self(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)msg_ptr))
+		return 0;
+	return on_enter(fd, (__u64)msg.msg_iov, msg.msg_iovlen, WS_CALL_VECTOR, direction);
+}
+
+/* Copies up to want bytes of a flat user buffer; returns the bytes copied. */
+static __always_inline __u32 copy_flat(__u8 *dst, __u64 src, __u32 want)
+{
+	ws_barrier_var(want);
+	if (want > WS_MAX_PAYLOAD)
+		want = WS_MAX_PAYLOAD;
+	if (bpf_probe_read_user(dst, want, (void *)src))
+		return 0;
+	return want;
+}
+
+/* Copies up to want bytes from the segments of a user iovec array, in order. */
+static __always_inline __u32 copy_vector(__u8 *dst, __u64 iov_ptr, __u64 segments, __u32 want)
+{
+	const struct iovec *iov = (const struct iovec *)iov_ptr;
+	__u32 copied = 0;
+
+	for (int i = 0; i < WS_MAX_IOV_SEGMENTS; i++) {
+		struct iovec seg;
+		__u32 offset, len;
+
+		if (i >= segments || copied >= want)
+			break;
+		if (bpf_probe_read_user(&seg, sizeof(seg), &iov[i]))
+			break;
+		len = seg.iov_len < want - copied ? seg.iov_len : want - copied;
+		/* copied < want <= WS_MAX_PAYLOAD: the masks keep values, bound them for the verifier */
+		offset = copied & (WS_MAX_PAYLOAD - 1);
+		ws_barrier_var(len);
+		if (len > WS_MAX_PAYLOAD)
+			len = WS_MAX_PAYLOAD;
+		if (bpf_probe_read_user(dst + offset, len, seg.iov_base))
+			break;
+		copied += len;
+	}
+	return copied;
+}
+
+/* Little-endian word of the first min(len, 8) bytes of a token. */
+static __always_inline __u64 token_word(const char *token, __u32 len)
+{
+	__u64 word = 0;
+
+	for (__u32 i = 0; i < 8 && i < len; i++)
+		word |= (__u64)(__u8)token[i] << (8 * i);
+	return word;
+}
+
+/*
+ * Whether the n (>= 1) captured bytes starting with word begin an HTTP/1.x
+ * message: a request method and a space, or a status line "HTTP/1.". A payload
+ * shorter than a token counts when it is a prefix of it (a short read).
+ */
+static __always_inline bool starts_http(__u64 word, __u32 n)
+{
+#define WS_TOKEN(s)                                                                      \
+	do {                                                                               \
+		const __u32 len = sizeof(s) - 1;                                           \
+		__u32 k = n < len ? n : len;                                               \
+		__u64 mask = k >= 8 ? ~0ULL : ((1ULL << (8 * k)) - 1);                     \
+		if (((word ^ token_word(s, len)) & mask) == 0)                             \
+			return true;                                                       \
+	} while (0)
+	WS_TOKEN("GET ");
+	WS_TOKEN("POST ");
+	WS_TOKEN("PUT ");
+	WS_TOKEN("HEAD ");
+	WS_TOKEN("DELETE ");
+	WS_TOKEN("PATCH ");
+	WS_TOKEN("OPTIONS ");
+	WS_TOKEN("CONNECT ");
+	WS_TOKEN("TRACE ");
+	WS_TOKEN("HTTP/1.");
+#undef WS_TOKEN
+	return false;
+}
+
+static __always_inline int on_exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct ws_pending *pp = bpf_map_lookup_elem(&pending, &pid_tgid);
+	struct ws_pending p;
+	struct ws_conn *c;
+	struct ws_event *e;
+	__u64 key, offset, word;
+	__u32 want, captured = 0;
+
+	if (!pp)
+		return 0;
+	p = *pp;
+	bpf_map_delete_elem(&pending, &pid_tgid);
+	if (ret <= 0)
+		return 0;
+	key = conn_key(pid_tgid >> 32, p.fd);
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return 0;
+	offset = __sync_fetch_and_add(&c->offset[p.direction & 1], ret);
+	if (c->state == WS_PROTO_NOT_HTTP)
+		return 0;
+	e = scratch_event();
+	if (!e)
+		return 0;
+
+	if (p.kind == WS_CALL_SENDFILE) {
+		/* file bytes, never the start of a message: only counted on HTTP connections */
+		if (c->state != WS_PROTO_HTTP)
+			return 0;
+	} else {
+		want = (__u64)ret < capture_bytes ? (__u32)ret : capture_bytes;
+		if (p.kind == WS_CALL_FLAT)
+			captured = copy_flat(e->payload, p.buf, want);
+		else
+			captured = copy_vector(e->payload, p.buf, p.count, want);
+		if (c->state == WS_PROTO_UNDECIDED) {
+			if (captured == 0)
+				return 0; /* nothing to judge by */
+			__builtin_memcpy(&word, e->payload, 8);
+			if (starts_http(word, captured)) {
+				c->state = WS_PROTO_HTTP;
+			} else {
+				c->probes++;
+				if (c->role != WS_ROLE_UNKNOWN || c->probes >= WS_UNKNOWN_ROLE_PROBES)
+					c->state = WS_PROTO_NOT_HTTP;
+				return 0;
+			}
+		}
+	}
+
+	fill_header(e, c, WS_EVENT_DATA, p.fd);
+	e->direction = p.direction;
+	e->flags = p.kind == WS_CALL_SENDFILE ? WS_FLAG_SENDFILE : 0;
+	e->captured = captured;
+	e->offset = offset;
+	e->len = ret;
+	if (p.kind != WS_CALL_SENDFILE && (__u64)ret > captured)
+		count_loss(WS_LOSS_COPY_TRUNCATED);
+	submit(e, captured);
+	return 0;
+}
+
+/* ---- read family ---- */
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int enter_read(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter(ctx->args[0], ctx->args[1], ctx->args[2], WS_CALL_FLAT, WS_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int exit_read(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int enter_readv(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter(ctx->args[0], ctx->args[1], ctx->args[2], WS_CALL_VECTOR, WS_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_readv")
+int exit_readv(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter(ctx->args[0], ctx->args[1], ctx->args[2], WS_CALL_FLAT, WS_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int exit_recvfrom(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter_msg(ctx->args[0], ctx->args[1], WS_DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int exit_recvmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+/* ---- write family ---- */
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int enter_write(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter(ctx->args[0], ctx->args[1], ctx->args[2], WS_CALL_FLAT, WS_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int exit_write(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int enter_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter(ctx->args[0], ctx->args[1], ctx->args[2], WS_CALL_VECTOR, WS_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int exit_writev(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int enter_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter(ctx->args[0], ctx->args[1], ctx->args[2], WS_CALL_FLAT, WS_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int exit_sendto(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter_msg(ctx->args[0], ctx->args[1], WS_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int exit_sendmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
+{
+	/* sendfile(out_fd, in_fd, offset, count): the socket is out_fd */
+	return on_enter(ctx->args[0], 0, ctx->args[3], WS_CALL_SENDFILE, WS_DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int exit_sendfile64(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx->ret);
+}
+
+/* ---- connection lifecycle ---- */
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__s32 fd = ctx->args[0];
+	struct ws_pending p = {};
+	struct file *file;
+
+	if (fd < 0 || is_self(pid_tgid >> 32))
+		return 0;
+	file = fd_file(fd);
+	if (!file || !tcp_sock_of(file))
+		return 0;
+	p.fd = fd;
+	p.kind = WS_CALL_CONNECT;
+	if (bpf_map_update_elem(&pending, &pid_tgid, &p, BPF_ANY))
+		count_loss(WS_LOSS_MAP_FULL);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct ws_pending *pp = bpf_map_lookup_elem(&pending, &pid_tgid);
+	struct file *file;
+	struct sock *sk;
+	__s32 fd;
+
+	if (!pp)
+		return 0;
+	fd = pp->fd;
+	bpf_map_delete_elem(&pending, &pid_tgid);
+	/* a non-blocking connect returns -EINPROGRESS with the tuple already chosen */
+	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
+		return 0;
+	file = fd_file(fd);
+	if (!file)
+		return 0;
+	sk = tcp_sock_of(file);
+	if (sk)
+		track(conn_key(pid_tgid >> 32, fd), fd, file, sk, WS_ROLE_CLIENT);
+	return 0;
+}
+
+static __always_inline int on_accept_exit(long ret)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__s32 fd = ret;
+	struct file *file;
+	struct sock *sk;
+
+	if (ret < 0 || is_self(tgid))
+		return 0;
+	file = fd_file(fd);
+	if (!file)
+		return 0;
+	sk = tcp_sock_of(file);
+	if (sk)
+		track(conn_key(tgid, fd), fd, file, sk, WS_ROLE_SERVER);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_accept_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_accept_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__s32 fd = ctx->args[0];
+	__u64 key;
+	struct ws_conn *c;
+
+	if (fd < 0 || is_self(tgid))
+		return 0;
+	key = conn_key(tgid, fd);
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return 0;
+	/* only connections that produced HTTP events have state in user space to end */
+	if (c->state == WS_PROTO_HTTP)
+		emit_close(c, fd);
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}

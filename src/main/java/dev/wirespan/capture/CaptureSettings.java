@@ -1,0 +1,212 @@
+package dev.wirespan.capture;
+
+/**
+ * How the kernel capture is sized and tuned; immutable. Every value is checked when built, so
+ * that {@link KernelCapture#open} only fails for reasons of the machine.
+ */
+public final class CaptureSettings {
+  /** Largest capture cap: {@code WS_MAX_PAYLOAD} in {@code bpf/include/wirespan_event.h}. */
+  public static final int MAX_CAPTURE_BYTES = 16384;
+  /** Smallest capture cap: the kernel judges the protocol by a payload's first 8 bytes. */
+  public static final int MIN_CAPTURE_BYTES = 64;
+  public static final int DEFAULT_CAPTURE_BYTES = 4096;
+
+  /** One page: the smallest ring buffer the kernel accepts. */
+  public static final int MIN_RING_BUFFER_BYTES = 4096;
+  /**
+   * Largest ring buffer: the reader views the twice-mapped data area as one {@link
+   * java.nio.ByteBuffer}, whose size is an int.
+   */
+  public static final int MAX_RING_BUFFER_BYTES = 512 * 1024 * 1024;
+  public static final int DEFAULT_RING_BUFFER_BYTES = 8 * 1024 * 1024;
+
+  /**
+   * Unread bytes at which the kernel wakes the reader. 64 KiB is 1/128 of the default ring: the
+   * reader is woken about 16 times per MiB of events (a few thousand events per wake-up at full
+   * load instead of one each), long before the ring fills; below it the reader's poll timeout
+   * bounds the delay. 0 wakes the reader whenever it has caught up (the kernel's default).
+   */
+  public static final long DEFAULT_WAKEUP_BYTES = 64 * 1024;
+  /** The wake-up threshold may be at most this fraction of the ring, or events would be lost. */
+  private static final int MIN_RING_TO_WAKEUP_RATIO = 4;
+
+  public static final int DEFAULT_CONNECTION_MAP_ENTRIES = 65536;
+  public static final int DEFAULT_PENDING_SYSCALL_ENTRIES = 16384;
+  /** Kernel maps below this are too small to be useful and most likely a unit mistake. */
+  private static final int MIN_MAP_ENTRIES = 64;
+
+  private final int captureBytes;
+  private final int ringBufferBytes;
+  private final long wakeupBytes;
+  private final int selfTgid;
+  private final int connectionMapEntries;
+  private final int pendingSyscallEntries;
+
+  private CaptureSettings(Builder b) {
+    this.captureBytes = b.captureBytes;
+    this.ringBufferBytes = b.ringBufferBytes;
+    this.wakeupBytes = b.wakeupBytes;
+    this.selfTgid = b.selfTgid;
+    this.connectionMapEntries = b.connectionMapEntries;
+    this.pendingSyscallEntries = b.pendingSyscallEntries;
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** All defaults, excluding this process. */
+  public static CaptureSettings defaults() {
+    return builder().build();
+  }
+
+  public Builder toBuilder() {
+    return new Builder()
+        .setCaptureBytes(captureBytes)
+        .setRingBufferBytes(ringBufferBytes)
+        .setWakeupBytes(wakeupBytes)
+        .setSelfTgid(selfTgid)
+        .setConnectionMapEntries(connectionMapEntries)
+        .setPendingSyscallEntries(pendingSyscallEntries);
+  }
+
+  /** Payload bytes copied per syscall (the first ones); longer calls are truncated. */
+  public int captureBytes() {
+    return captureBytes;
+  }
+
+  /** Size of the kernel's event ring buffer. */
+  public int ringBufferBytes() {
+    return ringBufferBytes;
+  }
+
+  /** Unread bytes at which the kernel wakes the reader; 0 = whenever it has caught up. */
+  public long wakeupBytes() {
+    return wakeupBytes;
+  }
+
+  /** Process whose traffic is not captured (the agent itself); 0 = none. */
+  public int selfTgid() {
+    return selfTgid;
+  }
+
+  /** Connections tracked at once (LRU: the least recently used is forgotten). */
+  public int connectionMapEntries() {
+    return connectionMapEntries;
+  }
+
+  /** Syscalls in flight on tracked sockets at once (one per blocked thread). */
+  public int pendingSyscallEntries() {
+    return pendingSyscallEntries;
+  }
+
+  @Override
+  public String toString() {
+    return "CaptureSettings{captureBytes="
+        + captureBytes
+        + ", ringBufferBytes="
+        + ringBufferBytes
+        + ", wakeupBytes="
+        + wakeupBytes
+        + ", selfTgid="
+        + selfTgid
+        + ", connectionMapEntries="
+        + connectionMapEntries
+        + ", pendingSyscallEntries="
+        + pendingSyscallEntries
+        + '}';
+  }
+
+  /** Builds {@link CaptureSettings}; each setter checks its value. */
+  public static final class Builder {
+    private int captureBytes = DEFAULT_CAPTURE_BYTES;
+    private int ringBufferBytes = DEFAULT_RING_BUFFER_BYTES;
+    private long wakeupBytes = DEFAULT_WAKEUP_BYTES;
+    private int selfTgid = Math.toIntExact(ProcessHandle.current().pid());
+    private int connectionMapEntries = DEFAULT_CONNECTION_MAP_ENTRIES;
+    private int pendingSyscallEntries = DEFAULT_PENDING_SYSCALL_ENTRIES;
+
+    private Builder() {}
+
+    /** Between {@link #MIN_CAPTURE_BYTES} and {@link #MAX_CAPTURE_BYTES}. */
+    public Builder setCaptureBytes(int captureBytes) {
+      if (captureBytes < MIN_CAPTURE_BYTES || captureBytes > MAX_CAPTURE_BYTES) {
+        throw new IllegalArgumentException(
+            "captureBytes must be in ["
+                + MIN_CAPTURE_BYTES
+                + ", "
+                + MAX_CAPTURE_BYTES
+                + "]: "
+                + captureBytes);
+      }
+      this.captureBytes = captureBytes;
+      return this;
+    }
+
+    /** A power of two between one page and {@link #MAX_RING_BUFFER_BYTES}. */
+    public Builder setRingBufferBytes(int ringBufferBytes) {
+      if (ringBufferBytes < MIN_RING_BUFFER_BYTES
+          || ringBufferBytes > MAX_RING_BUFFER_BYTES
+          || Integer.bitCount(ringBufferBytes) != 1) {
+        throw new IllegalArgumentException(
+            "ringBufferBytes must be a power of two in ["
+                + MIN_RING_BUFFER_BYTES
+                + ", "
+                + MAX_RING_BUFFER_BYTES
+                + "]: "
+                + ringBufferBytes);
+      }
+      this.ringBufferBytes = ringBufferBytes;
+      return this;
+    }
+
+    /** 0, or at most a quarter of the ring buffer (checked at {@link #build()}). */
+    public Builder setWakeupBytes(long wakeupBytes) {
+      if (wakeupBytes < 0) {
+        throw new IllegalArgumentException("wakeupBytes must be >= 0: " + wakeupBytes);
+      }
+      this.wakeupBytes = wakeupBytes;
+      return this;
+    }
+
+    /** The process not to capture, normally {@code ProcessHandle.current().pid()}; 0 = none. */
+    public Builder setSelfTgid(int selfTgid) {
+      if (selfTgid < 0) {
+        throw new IllegalArgumentException("selfTgid must be >= 0: " + selfTgid);
+      }
+      this.selfTgid = selfTgid;
+      return this;
+    }
+
+    public Builder setConnectionMapEntries(int connectionMapEntries) {
+      this.connectionMapEntries = checkEntries("connectionMapEntries", connectionMapEntries);
+      return this;
+    }
+
+    public Builder setPendingSyscallEntries(int pendingSyscallEntries) {
+      this.pendingSyscallEntries = checkEntries("pendingSyscallEntries", pendingSyscallEntries);
+      return this;
+    }
+
+    public CaptureSettings build() {
+      if (wakeupBytes > ringBufferBytes / MIN_RING_TO_WAKEUP_RATIO) {
+        throw new IllegalArgumentException(
+            "wakeupBytes ("
+                + wakeupBytes
+                + ") must be at most 1/"
+                + MIN_RING_TO_WAKEUP_RATIO
+                + " of ringBufferBytes ("
+                + ringBufferBytes
+                + ")");
+      }
+      return new CaptureSettings(this);
+    }
+
+    private static int checkEntries(String name, int entries) {
+      if (entries < MIN_MAP_ENTRIES) {
+        throw new IllegalArgumentException(name + " must be >= " + MIN_MAP_ENTRIES + ": " + entries);
+      }
+      return entries;
+    }
+  }
+}

@@ -1,0 +1,90 @@
+package dev.wirespan.capture;
+
+import com.sun.jna.Memory;
+
+/**
+ * The kernel side's loss counters: the per-CPU "losses" array, summed over CPUs. One native call
+ * per counter per read: meant for a metrics scrape, not the event path. Indexes mirror {@code
+ * bpf/include/wirespan_losses.h}.
+ */
+public final class KernelLossCounters {
+  /** {@code WS_LOSS_RINGBUF_FULL}: the ring buffer was full, the event was dropped. */
+  public static final int RINGBUF_FULL = 0;
+  /** {@code WS_LOSS_MAP_FULL}: a connection or syscall could not be tracked. */
+  public static final int MAP_FULL = 1;
+  /** {@code WS_LOSS_COPY_TRUNCATED}: events whose syscall moved more than was captured. */
+  public static final int COPY_TRUNCATED = 2;
+  /** {@code WS_LOSS_EVENTS_EMITTED}: events written into the ring buffer. */
+  public static final int EVENTS_EMITTED = 3;
+  /** {@code WS_LOSS_COUNT}. */
+  public static final int COUNT = 4;
+
+  /** Per-CPU values are copied out 8-byte aligned, one per possible CPU. */
+  private static final int PER_CPU_VALUE_BYTES = 8;
+  private static final int KEY_BYTES = 4;
+
+  private final int mapFd;
+  private final int possibleCpus;
+  private final Memory key = new Memory(KEY_BYTES);
+  private final Memory values;
+  private final long[] lastRead = new long[COUNT];
+  private boolean closed;
+
+  KernelLossCounters(int mapFd, int possibleCpus) {
+    if (possibleCpus <= 0) {
+      throw new IllegalArgumentException("possibleCpus must be > 0: " + possibleCpus);
+    }
+    this.mapFd = mapFd;
+    this.possibleCpus = possibleCpus;
+    this.values = new Memory((long) PER_CPU_VALUE_BYTES * possibleCpus);
+  }
+
+  public long ringbufFull() {
+    return read(RINGBUF_FULL);
+  }
+
+  public long mapFull() {
+    return read(MAP_FULL);
+  }
+
+  public long copyTruncated() {
+    return read(COPY_TRUNCATED);
+  }
+
+  public long eventsEmitted() {
+    return read(EVENTS_EMITTED);
+  }
+
+  /**
+   * The counter at {@code index} summed over CPUs; after close (or if the read fails), the last
+   * value read.
+   */
+  public synchronized long read(int index) {
+    if (index < 0 || index >= COUNT) {
+      throw new IndexOutOfBoundsException("loss counter index " + index);
+    }
+    if (closed) {
+      return lastRead[index];
+    }
+    key.setInt(0, index);
+    if (LibBpf.INSTANCE.bpf_map_lookup_elem(mapFd, key, values) != 0) {
+      return lastRead[index];
+    }
+    long sum = 0;
+    for (int cpu = 0; cpu < possibleCpus; cpu++) {
+      sum += values.getLong((long) cpu * PER_CPU_VALUE_BYTES);
+    }
+    lastRead[index] = sum;
+    return sum;
+  }
+
+  /** Stops reading the map (its fd is about to be closed); values stay at their last reads. */
+  synchronized void close() {
+    if (!closed) {
+      for (int i = 0; i < COUNT; i++) {
+        read(i);
+      }
+      closed = true;
+    }
+  }
+}
