@@ -177,7 +177,8 @@ public final class SpanFactory {
     int serverPort;
     if (host != null) {
       serverAddress = host.host();
-      serverPort = host.port() > 0 ? host.port() : DEFAULT_HTTP_PORT;
+      // An absent port is the scheme's default; an invalid one is left out.
+      serverPort = host.port() == 0 ? DEFAULT_HTTP_PORT : host.port();
     } else if (server) {
       serverAddress = address(connection.localAddress());
       serverPort = connection.localPort();
@@ -326,7 +327,7 @@ public final class SpanFactory {
         : InstrumentationScopeInfo.builder(INSTRUMENTATION_SCOPE_NAME).setVersion(version).build();
   }
 
-  /** A Host header split into host (IPv6 without brackets) and port (0 when absent). */
+  /** A Host header split into host (IPv6 without brackets) and port (0 absent, -1 invalid). */
   record HostAndPort(String host, int port) {
     @Nullable
     static HostAndPort parse(@Nullable String header) {
@@ -364,18 +365,21 @@ public final class SpanFactory {
     }
 
     private static int parsePort(@Nullable String port) {
-      if (port == null || port.isEmpty() || port.length() > 5) {
+      if (port == null || port.isEmpty()) {
         return 0;
+      }
+      if (port.length() > String.valueOf(MAX_PORT).length()) {
+        return -1;
       }
       int value = 0;
       for (int i = 0; i < port.length(); i++) {
         char c = port.charAt(i);
         if (c < '0' || c > '9') {
-          return 0;
+          return -1;
         }
         value = value * 10 + (c - '0');
       }
-      return value <= MAX_PORT ? value : 0;
+      return value > 0 && value <= MAX_PORT ? value : -1;
     }
   }
 }
