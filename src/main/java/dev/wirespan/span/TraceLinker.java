@@ -18,7 +18,6 @@ import java.time.Duration;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import javax.annotation.Nullable;
@@ -61,11 +60,6 @@ public final class TraceLinker implements ExchangeListener {
 
   private static final TextMapGetter<HttpExchange> TRACE_HEADERS =
       new TextMapGetter<>() {
-        @Override
-        public Iterable<String> keys(HttpExchange carrier) {
-          return List.of("traceparent", "tracestate");
-        }
-
         @Nullable
         @Override
         public String get(@Nullable HttpExchange carrier, String key) {
