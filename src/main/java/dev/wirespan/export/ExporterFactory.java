@@ -1,0 +1,77 @@
+package dev.wirespan.export;
+
+import io.opentelemetry.exporter.otlp.http.trace.OtlpHttpSpanExporter;
+import io.opentelemetry.exporter.otlp.http.trace.OtlpHttpSpanExporterBuilder;
+import io.opentelemetry.exporter.otlp.trace.OtlpGrpcSpanExporter;
+import io.opentelemetry.exporter.otlp.trace.OtlpGrpcSpanExporterBuilder;
+import io.opentelemetry.sdk.common.export.RetryPolicy;
+import io.opentelemetry.sdk.trace.export.SpanExporter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/** Builds the {@link SpanExporter} described by {@link ExportSettings}. */
+public final class ExporterFactory {
+  private ExporterFactory() {}
+
+  /**
+   * One exporter for all outputs in the settings (a composite when there are several). OTLP
+   * exporters retry retryable failures with exponential backoff ({@link RetryPolicy#getDefault()}).
+   *
+   * @throws UncheckedIOException when the jsonl file cannot be opened
+   */
+  public static SpanExporter create(ExportSettings settings) {
+    List<SpanExporter> exporters = new ArrayList<>();
+    try {
+      for (ExportSettings.Output output : settings.outputs()) {
+        switch (output) {
+          case CONSOLE:
+            exporters.add(new ConsoleSpanExporter(settings.console()));
+            break;
+          case OTLP:
+            exporters.add(otlp(settings));
+            break;
+          case JSONL:
+            exporters.add(JsonLinesSpanExporter.open(settings.jsonlFile()));
+            break;
+          default:
+            throw new IllegalArgumentException("unknown output " + output);
+        }
+      }
+    } catch (IOException e) {
+      exporters.forEach(SpanExporter::shutdown);
+      throw new UncheckedIOException("cannot open span output: " + e.getMessage(), e);
+    }
+    return exporters.size() == 1 ? exporters.get(0) : SpanExporter.composite(exporters);
+  }
+
+  /** The OTLP exporter alone. */
+  public static SpanExporter otlp(ExportSettings settings) {
+    String endpoint = settings.resolvedOtlpEndpoint();
+    String compression = settings.otlpCompression().value();
+    if (settings.otlpProtocol() == ExportSettings.Protocol.GRPC) {
+      OtlpGrpcSpanExporterBuilder b =
+          OtlpGrpcSpanExporter.builder()
+              .setEndpoint(endpoint)
+              .setTimeout(settings.otlpTimeout())
+              .setCompression(compression)
+              .setRetryPolicy(RetryPolicy.getDefault());
+      for (Map.Entry<String, String> h : settings.otlpHeaders().entrySet()) {
+        b.addHeader(h.getKey(), h.getValue());
+      }
+      return b.build();
+    }
+    OtlpHttpSpanExporterBuilder b =
+        OtlpHttpSpanExporter.builder()
+            .setEndpoint(endpoint)
+            .setTimeout(settings.otlpTimeout())
+            .setCompression(compression)
+            .setRetryPolicy(RetryPolicy.getDefault());
+    for (Map.Entry<String, String> h : settings.otlpHeaders().entrySet()) {
+      b.addHeader(h.getKey(), h.getValue());
+    }
+    return b.build();
+  }
+}

@@ -1,0 +1,347 @@
+package dev.wirespan.export;
+
+import dev.wirespan.metrics.AgentMetrics;
+import dev.wirespan.metrics.Counter;
+import dev.wirespan.metrics.LossCause;
+import io.opentelemetry.sdk.common.CompletableResultCode;
+import io.opentelemetry.sdk.trace.data.SpanData;
+import io.opentelemetry.sdk.trace.export.SpanExporter;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Bounded span queue between the capture thread and a {@link SpanExporter}: the SDK's
+ * BatchSpanProcessor only accepts SDK spans, the agent's are hand-built {@link SpanData}.
+ *
+ * <p>{@link #offer} never blocks and takes no lock: on a full queue the span is dropped and
+ * counted as {@link LossCause#EXPORT_QUEUE_FULL}. A worker thread exports batches of at most
+ * {@code maxBatchSize} spans when a batch is full or {@code scheduleDelay} has passed, and waits
+ * at most {@code exportTimeout} for each export (the OTLP exporters retry with backoff inside
+ * that). Spans of a failed or timed-out export count as {@link LossCause#EXPORT_FAILED}. {@link
+ * #close()} exports what is queued within {@code closeTimeout}, then shuts the exporter down.
+ *
+ * <p>Metrics: {@value #METRIC_EXPORTED} (spans), {@value #METRIC_EXPORT_FAILURES} (export calls),
+ * {@value #METRIC_QUEUE_SIZE} (gauge), and the loss counters.
+ */
+public final class SpanBatcher implements AutoCloseable {
+  public static final String METRIC_EXPORTED = "wirespan_spans_exported_total";
+  public static final String METRIC_EXPORT_FAILURES = "wirespan_export_failures_total";
+  public static final String METRIC_QUEUE_SIZE = "wirespan_export_queue_spans";
+  public static final int DEFAULT_QUEUE_CAPACITY = 8192;
+  public static final int DEFAULT_MAX_BATCH_SIZE = 512;
+  public static final Duration DEFAULT_SCHEDULE_DELAY = Duration.ofSeconds(1);
+  public static final Duration DEFAULT_EXPORT_TIMEOUT = Duration.ofSeconds(30);
+  public static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(10);
+
+  private static final Logger LOG = Logger.getLogger(SpanBatcher.class.getName());
+
+  private final SpanExporter exporter;
+  private final int queueCapacity;
+  private final int maxBatchSize;
+  private final long scheduleDelayNanos;
+  private final long exportTimeoutNanos;
+  private final long closeTimeoutNanos;
+
+  private final Queue<SpanData> queue = new ConcurrentLinkedQueue<>();
+  private final AtomicInteger queued = new AtomicInteger();
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private final AtomicReference<CompletableResultCode> flushRequest = new AtomicReference<>();
+  private volatile boolean workerParked;
+  private volatile long closeDeadlineNanos;
+  private final Thread worker;
+
+  private final Counter exported;
+  private final Counter exportFailures;
+  private final Counter queueFull;
+  private final Counter exportFailed;
+
+  private SpanBatcher(Builder b) {
+    this.exporter = b.exporter;
+    this.queueCapacity = b.queueCapacity;
+    this.maxBatchSize = b.maxBatchSize;
+    this.scheduleDelayNanos = b.scheduleDelay.toNanos();
+    this.exportTimeoutNanos = b.exportTimeout.toNanos();
+    this.closeTimeoutNanos = b.closeTimeout.toNanos();
+    this.exported = b.metrics.counter(METRIC_EXPORTED, "Spans handed to the exporter successfully.");
+    this.exportFailures =
+        b.metrics.counter(METRIC_EXPORT_FAILURES, "Export calls that failed after retries.");
+    this.queueFull = b.metrics.loss(LossCause.EXPORT_QUEUE_FULL);
+    this.exportFailed = b.metrics.loss(LossCause.EXPORT_FAILED);
+    b.metrics.gauge(METRIC_QUEUE_SIZE, "Spans waiting for export.", queued::get);
+    this.worker = new Thread(this::run, "wirespan-span-export");
+    worker.setDaemon(true);
+    worker.start();
+  }
+
+  public static Builder builder(SpanExporter exporter, AgentMetrics metrics) {
+    return new Builder(exporter, metrics);
+  }
+
+  /**
+   * Queues a span for export without blocking. Returns false (and counts the loss) when the queue
+   * is full or the batcher is closed.
+   */
+  public boolean offer(SpanData span) {
+    Objects.requireNonNull(span, "span");
+    if (closed.get()) {
+      queueFull.inc();
+      return false;
+    }
+    int size = queued.incrementAndGet();
+    if (size > queueCapacity) {
+      queued.decrementAndGet();
+      queueFull.inc();
+      return false;
+    }
+    queue.add(span);
+    if (size >= maxBatchSize && workerParked) {
+      LockSupport.unpark(worker);
+    }
+    return true;
+  }
+
+  /** Spans waiting for export. */
+  public int queuedSpans() {
+    return queued.get();
+  }
+
+  /**
+   * Exports everything queued so far; the result completes when that is done (success only when
+   * every batch succeeded).
+   */
+  public CompletableResultCode flush() {
+    CompletableResultCode result = new CompletableResultCode();
+    CompletableResultCode previous = flushRequest.getAndSet(result);
+    if (previous != null) {
+      // Two flushes at once: the newer one covers everything the older one asked for.
+      result.whenComplete(() -> previous.succeed());
+    }
+    if (!worker.isAlive()) {
+      flushRequest.compareAndSet(result, null);
+      return result.fail();
+    }
+    LockSupport.unpark(worker);
+    return result;
+  }
+
+  /** Exports what is queued (within the close timeout), then shuts the exporter down. */
+  @Override
+  public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    closeDeadlineNanos = System.nanoTime() + closeTimeoutNanos;
+    LockSupport.unpark(worker);
+    try {
+      worker.join(TimeUnit.NANOSECONDS.toMillis(closeTimeoutNanos) + 1);
+      if (worker.isAlive()) {
+        worker.interrupt();
+        worker.join(TimeUnit.NANOSECONDS.toMillis(closeTimeoutNanos) + 1);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    // Whatever is still queued will never be exported.
+    int left = 0;
+    while (queue.poll() != null) {
+      left++;
+    }
+    queued.addAndGet(-left);
+    exportFailed.add(left);
+    long remaining = Math.max(0, closeDeadlineNanos - System.nanoTime());
+    exporter.shutdown().join(Math.max(remaining, TimeUnit.SECONDS.toNanos(1)), TimeUnit.NANOSECONDS);
+  }
+
+  private void run() {
+    List<SpanData> batch = new ArrayList<>(maxBatchSize);
+    long nextExportNanos = System.nanoTime() + scheduleDelayNanos;
+    while (true) {
+      boolean closing = closed.get();
+      CompletableResultCode flush = flushRequest.getAndSet(null);
+      if (closing || flush != null) {
+        boolean ok = drainAll(batch, closing);
+        if (flush != null) {
+          if (ok) {
+            flush.succeed();
+          } else {
+            flush.fail();
+          }
+        }
+        if (closing) {
+          failPendingFlush();
+          return;
+        }
+        nextExportNanos = System.nanoTime() + scheduleDelayNanos;
+        continue;
+      }
+      long now = System.nanoTime();
+      if (queued.get() >= maxBatchSize || (now - nextExportNanos >= 0 && queued.get() > 0)) {
+        fill(batch);
+        export(batch, exportTimeoutNanos);
+        nextExportNanos = System.nanoTime() + scheduleDelayNanos;
+        continue;
+      }
+      if (now - nextExportNanos >= 0) {
+        nextExportNanos = now + scheduleDelayNanos;
+      }
+      workerParked = true;
+      // Re-check after publishing the flag so that an offer racing with it is not missed.
+      if (queued.get() < maxBatchSize && !closed.get() && flushRequest.get() == null) {
+        LockSupport.parkNanos(this, nextExportNanos - System.nanoTime());
+      }
+      workerParked = false;
+      if (Thread.interrupted() && closed.get()) {
+        return;
+      }
+    }
+  }
+
+  /**
+   * Exports the spans queued now (a flush under steady load must end), or when closing everything
+   * until the close deadline.
+   */
+  private boolean drainAll(List<SpanData> batch, boolean closing) {
+    boolean ok = true;
+    long left = closing ? Long.MAX_VALUE : queued.get();
+    while (left > 0 && queued.get() > 0) {
+      long timeout = exportTimeoutNanos;
+      if (closing) {
+        long remaining = closeDeadlineNanos - System.nanoTime();
+        if (remaining <= 0) {
+          return false;
+        }
+        timeout = Math.min(timeout, remaining);
+      }
+      fill(batch);
+      left -= batch.size();
+      ok &= export(batch, timeout);
+    }
+    return ok;
+  }
+
+  private void fill(List<SpanData> batch) {
+    batch.clear();
+    SpanData span;
+    while (batch.size() < maxBatchSize && (span = queue.poll()) != null) {
+      batch.add(span);
+    }
+    queued.addAndGet(-batch.size());
+  }
+
+  private boolean export(List<SpanData> batch, long timeoutNanos) {
+    if (batch.isEmpty()) {
+      return true;
+    }
+    int count = batch.size();
+    boolean ok;
+    try {
+      CompletableResultCode result = exporter.export(new ArrayList<>(batch));
+      result.join(timeoutNanos, TimeUnit.NANOSECONDS);
+      ok = result.isDone() && result.isSuccess();
+      if (!ok) {
+        Throwable failure = result.getFailureThrowable();
+        LOG.warning(
+            "span export of " + count + " spans failed"
+                + (result.isDone() ? "" : " (timed out)")
+                + (failure == null ? "" : ": " + failure));
+      }
+    } catch (RuntimeException e) {
+      LOG.log(Level.WARNING, "span exporter threw", e);
+      ok = false;
+    }
+    if (ok) {
+      exported.add(count);
+    } else {
+      exportFailures.inc();
+      exportFailed.add(count);
+    }
+    batch.clear();
+    return ok;
+  }
+
+  private void failPendingFlush() {
+    CompletableResultCode flush = flushRequest.getAndSet(null);
+    if (flush != null) {
+      flush.fail();
+    }
+  }
+
+  /** Settings of a {@link SpanBatcher}. */
+  public static final class Builder {
+    private final SpanExporter exporter;
+    private final AgentMetrics metrics;
+    private int queueCapacity = DEFAULT_QUEUE_CAPACITY;
+    private int maxBatchSize = DEFAULT_MAX_BATCH_SIZE;
+    private Duration scheduleDelay = DEFAULT_SCHEDULE_DELAY;
+    private Duration exportTimeout = DEFAULT_EXPORT_TIMEOUT;
+    private Duration closeTimeout = DEFAULT_CLOSE_TIMEOUT;
+
+    private Builder(SpanExporter exporter, AgentMetrics metrics) {
+      this.exporter = Objects.requireNonNull(exporter, "exporter");
+      this.metrics = Objects.requireNonNull(metrics, "metrics");
+    }
+
+    /** Spans queued at most; default {@value SpanBatcher#DEFAULT_QUEUE_CAPACITY}. */
+    public Builder setQueueCapacity(int spans) {
+      this.queueCapacity = positive(spans, "queueCapacity");
+      return this;
+    }
+
+    /** Spans per export call at most; default {@value SpanBatcher#DEFAULT_MAX_BATCH_SIZE}. */
+    public Builder setMaxBatchSize(int spans) {
+      this.maxBatchSize = positive(spans, "maxBatchSize");
+      return this;
+    }
+
+    /** Longest wait before a non-full batch is exported; default 1 s. */
+    public Builder setScheduleDelay(Duration delay) {
+      this.scheduleDelay = positive(delay, "scheduleDelay");
+      return this;
+    }
+
+    /** Longest wait for one export call (including the exporter's retries); default 30 s. */
+    public Builder setExportTimeout(Duration timeout) {
+      this.exportTimeout = positive(timeout, "exportTimeout");
+      return this;
+    }
+
+    /** Longest time {@link SpanBatcher#close()} spends exporting what is left; default 10 s. */
+    public Builder setCloseTimeout(Duration timeout) {
+      this.closeTimeout = positive(timeout, "closeTimeout");
+      return this;
+    }
+
+    public SpanBatcher build() {
+      if (maxBatchSize > queueCapacity) {
+        maxBatchSize = queueCapacity;
+      }
+      return new SpanBatcher(this);
+    }
+
+    private static int positive(int value, String name) {
+      if (value <= 0) {
+        throw new IllegalArgumentException(name + " must be positive: " + value);
+      }
+      return value;
+    }
+
+    private static Duration positive(Duration value, String name) {
+      Objects.requireNonNull(value, name);
+      if (value.isNegative() || value.isZero()) {
+        throw new IllegalArgumentException(name + " must be positive: " + value);
+      }
+      return value;
+    }
+  }
+}
