@@ -16,6 +16,7 @@ import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpObject;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
@@ -370,9 +371,6 @@ public final class ConnectionTracker implements CaptureEventSink {
       this.exchange = exchange;
     }
 
-    boolean isHead() {
-      return "HEAD".equals(exchange.method());
-    }
   }
 
   /** One tracked connection: pairing queue and the two directions' streams. */
@@ -402,12 +400,17 @@ public final class ConnectionTracker implements CaptureEventSink {
 
     @Override
     @Nullable
-    public String method() {
-      if (responsesToSkip > 0 || pending == null) {
+    public String method(int ahead) {
+      if (ahead < responsesToSkip || pending == null) {
         return null;
       }
-      Pending head = pending.peekFirst();
-      return head == null ? null : head.exchange.method();
+      int index = ahead - responsesToSkip;
+      for (Pending p : pending) {
+        if (index-- == 0) {
+          return p.exchange.method();
+        }
+      }
+      return null;
     }
 
     void onData(CaptureEvent e) {
@@ -917,27 +920,10 @@ public final class ConnectionTracker implements CaptureEventSink {
         startBody(response);
         int code = response.status().code();
         if (code >= 100 && code < 200 && code != 101) {
-          interim = true;
-        } else if (conn.responsesToSkip > 0) {
-          conn.responsesToSkip--;
-          discarding = true;
+          interim = true; // 100 Continue and friends neither pair nor end anything
         } else {
-          Pending head = conn.pending == null ? null : conn.pending.peekFirst();
-          if (head == null) {
-            responsesWithoutRequest.inc();
-            discarding = true;
-          } else {
-            target = head;
-            switchesProtocols =
-                code == 101 || (code < 300 && code >= 200 && "CONNECT".equals(head.exchange.method()));
-            if (!head.reported) {
-              head.exchange.setStatusCode(code);
-              head.exchange.setResponseTiming(messageStartTid, messageStartNanos, eventNanos);
-            }
-            if (head.isHead()) {
-              bodyRemaining = NOT_IN_SIZED_BODY;
-            }
-          }
+          decoder.finalResponseHandled();
+          pair(code);
         }
       }
       if (decoded instanceof HttpContent content) {
@@ -955,6 +941,29 @@ public final class ConnectionTracker implements CaptureEventSink {
           discarding = false;
           endMessage();
         }
+      }
+    }
+
+    /** A final response's headers were decoded: it answers the oldest pending request. */
+    private void pair(int code) {
+      if (conn.responsesToSkip > 0) {
+        conn.responsesToSkip--;
+        discarding = true;
+        return;
+      }
+      Pending head = conn.pending == null ? null : conn.pending.peekFirst();
+      if (head == null) {
+        responsesWithoutRequest.inc();
+        discarding = true;
+        return;
+      }
+      target = head;
+      switchesProtocols =
+          code == HttpResponseStatus.SWITCHING_PROTOCOLS.code()
+              || (code / 100 == 2 && "CONNECT".equals(head.exchange.method()));
+      if (!head.reported) {
+        head.exchange.setStatusCode(code);
+        head.exchange.setResponseTiming(messageStartTid, messageStartNanos, eventNanos);
       }
     }
 

@@ -9,6 +9,7 @@ import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpRequestDecoder;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseDecoder;
+import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.LastHttpContent;
 import java.util.List;
 import javax.annotation.Nullable;
@@ -20,11 +21,15 @@ import javax.annotation.Nullable;
  * inside a message, so an idle keep-alive connection holds none.
  */
 final class MessageDecoder {
-  /** Tells a response decoder which request the next response answers. */
+  /** Tells a response decoder which request a response answers. */
   interface AnsweredRequest {
-    /** Method of the request the response being decoded answers, or null when unknown. */
+    /**
+     * Method of the request answered by the final response that comes {@code ahead} final
+     * responses after the next one the stream will handle (the decoder runs ahead of the stream
+     * when one write holds several responses), or null when unknown.
+     */
     @Nullable
-    String method();
+    String method(int ahead);
   }
 
   private final EmbeddedChannel channel;
@@ -59,6 +64,14 @@ final class MessageDecoder {
   void answering(@Nullable AnsweredRequest answered) {
     if (responseDecoder != null) {
       responseDecoder.answered = answered;
+      responseDecoder.finalResponsesAhead = 0;
+    }
+  }
+
+  /** The stream handled a final response the decoder had decoded. */
+  void finalResponseHandled() {
+    if (responseDecoder != null && responseDecoder.finalResponsesAhead > 0) {
+      responseDecoder.finalResponsesAhead--;
     }
   }
 
@@ -155,6 +168,8 @@ final class MessageDecoder {
   private static final class ResponseDecoder extends HttpResponseDecoder {
     private final Boundary boundary;
     @Nullable AnsweredRequest answered;
+    /** Final responses decoded but not yet handled by the stream. */
+    int finalResponsesAhead;
     boolean switched;
 
     ResponseDecoder(HttpDecoderConfig config, Boundary boundary) {
@@ -184,8 +199,9 @@ final class MessageDecoder {
         if (isSwitchingToNonHttp1Protocol(response)) {
           switched = true;
         }
-        if (code >= 200) {
-          String method = answered == null ? null : answered.method();
+        if (code >= 200 || code == HttpResponseStatus.SWITCHING_PROTOCOLS.code()) {
+          String method = answered == null ? null : answered.method(finalResponsesAhead);
+          finalResponsesAhead++;
           if ("HEAD".equals(method)) {
             return true;
           }
