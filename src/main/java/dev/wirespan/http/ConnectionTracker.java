@@ -1,0 +1,1048 @@
+package dev.wirespan.http;
+
+import dev.wirespan.capture.CaptureEvent;
+import dev.wirespan.capture.CaptureEventSink;
+import dev.wirespan.metrics.AgentMetrics;
+import dev.wirespan.metrics.Counter;
+import dev.wirespan.metrics.LossCause;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.PooledByteBufAllocator;
+import io.netty.buffer.Unpooled;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpMessage;
+import io.netty.handler.codec.http.HttpObject;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponse;
+import io.netty.handler.codec.http.HttpResponseStatus;
+import io.netty.handler.codec.http.HttpUtil;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.util.ReferenceCountUtil;
+import java.util.ArrayDeque;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Objects;
+import javax.annotation.Nullable;
+
+/**
+ * Turns the capture stage's data and close events into {@link HttpExchange}s: per connection and
+ * direction it reassembles the byte stream, decodes it with Netty's HTTP/1.x decoders and pairs
+ * each response with its request (a FIFO per connection, so keep-alive and pipelining work).
+ *
+ * <p>Single-threaded: {@link #onEvent}, {@link #expire} and {@link #closeAll} must all be called on
+ * the capture thread. Listener callbacks run on that thread too.
+ *
+ * <h2>Which side</h2>
+ *
+ * The direction whose first bytes look like a request line carries requests; one whose first
+ * bytes start with "HTTP/1." carries responses; when the first bytes are too few to tell, the
+ * connection's role decides (an accepted connection reads requests). A connection whose first
+ * bytes (at stream offset 0, role known) fit neither is not HTTP/1.x and is ignored until it
+ * closes.
+ *
+ * <h2>Lost and uncopied bytes</h2>
+ *
+ * Framing follows {@link CaptureEvent#length()}, not the bytes copied: bytes that were not copied
+ * (a payload over the capture cap, sendfile) or never arrived (a stream offset gap) are fed to
+ * the decoder as shared read-only zero bytes when they fall inside a body whose extent does not
+ * depend on them (a Content-Length body, or a body read until close). Uncopied body bytes cost
+ * nothing (bodies are never exported); lost body bytes mark the exchange {@link
+ * HttpExchange#bytesMissing()}. Lost or uncopied bytes anywhere else (headers, chunk framing,
+ * between messages) lose the message boundary: the partial message is dropped, the decoder
+ * closed (Netty's decoders discard everything after a failure), and decoding restarts at the
+ * first event whose payload begins with a plausible request line or status line. A request whose
+ * headers were decoded keeps waiting for its response (marked bytesMissing); an exchange whose
+ * response was cut ends EVICTED, bytesMissing, with the status code when it was decoded. A
+ * connection first seen mid-stream (role unknown, or offset past 0) waits the same way for its
+ * first message start; that wait is not counted as a loss.
+ *
+ * <h2>Memory</h2>
+ *
+ * Decoders are lent from a small pool when a message starts and given back as soon as the
+ * direction is between messages with nothing buffered, so an idle keep-alive connection holds
+ * only its addresses and a few fields. Partial messages are bounded per connection and in total
+ * ({@link HttpSettings}); over a limit the partial message is dropped (STREAM_BUFFER_LIMIT).
+ * Connections over {@link HttpSettings#maxConnections()} evict the least recently active one.
+ *
+ * <h2>How exchanges end</h2>
+ *
+ * <ul>
+ *   <li>COMPLETE: the response's last byte was decoded; response end = that event's time. A body
+ *       read until close completes at the CLOSE event, timed by its last data event.
+ *   <li>TIMED_OUT: no response byte within {@link HttpSettings#responseTimeout()} after the last
+ *       request byte. Its end time is request end + responseTimeout: the moment the wait was given
+ *       up, a lower bound of the real duration (the request end would make a stuck call look
+ *       fast). The request stays in the pairing queue, so a late response is matched to it and
+ *       dropped rather than paired with the next request.
+ *   <li>CONNECTION_CLOSED: the connection closed first; ends at the CLOSE event's time.
+ *   <li>EVICTED: the tracker stopped following the connection (idle, over maxConnections, over
+ *       maxPendingRequestsPerConnection, {@link #closeAll()} at shutdown, a protocol switch with
+ *       requests still queued) or lost the response's bytes; ends at the last event seen on the
+ *       connection.
+ * </ul>
+ */
+public final class ConnectionTracker implements CaptureEventSink {
+  /** Longest Host, User-Agent, traceparent or tracestate value kept. */
+  static final int MAX_HEADER_VALUE_CHARS = 1024;
+  /** Longest request target kept (url.path and url.query are cut to it). */
+  static final int MAX_TARGET_CHARS = 2048;
+  /** Size of the shared zero buffer whose slices stand in for bytes that were not copied. */
+  static final int PLACEHOLDER_BYTES = DecoderPool.MAX_CHUNK_BYTES;
+  /** Initial capacity of a connection's pairing queue (it grows up to the pending limit). */
+  private static final int INITIAL_PENDING_CAPACITY = 4;
+  /** Connections map sizing: grows from here as connections appear. */
+  private static final int INITIAL_CONNECTIONS_CAPACITY = 1024;
+  /** The first unexpected errors are logged as warnings, later ones at debug level. */
+  private static final int MAX_WARNINGS_LOGGED = 10;
+
+  /** bodyRemaining value: not inside a body whose extent is known (headers, chunked, none). */
+  private static final long NOT_IN_SIZED_BODY = -1;
+  /** bodyRemaining value: inside a body that ends when the connection closes. */
+  private static final long BODY_UNTIL_CLOSE = Long.MAX_VALUE;
+
+  private static final ByteBuf PLACEHOLDER =
+      Unpooled.unreleasableBuffer(
+          Unpooled.wrappedBuffer(new byte[PLACEHOLDER_BYTES]).asReadOnly());
+  private static final System.Logger LOG = System.getLogger(ConnectionTracker.class.getName());
+
+  private final HttpSettings settings;
+  private final ExchangeListener listener;
+  private final ByteBufAllocator alloc;
+  private final DecoderPool decoders;
+  private final long responseTimeoutNanos;
+  private final long idleTimeoutNanos;
+
+  private final Counter[] exchangesByOutcome = new Counter[HttpExchange.Outcome.values().length];
+  private final Counter gaps;
+  private final Counter resyncs;
+  private final Counter decoderErrors;
+  private final Counter bufferLimits;
+  private final Counter responsesWithoutRequest;
+  private final Counter requestTimeouts;
+  private final Counter evictionsWithPending;
+  private final Counter notHttpConnections;
+  private final Counter switchedConnections;
+
+  /** Access-ordered: iteration starts at the least recently active connection. */
+  private final LinkedHashMap<Long, Connection> connections =
+      new LinkedHashMap<>(INITIAL_CONNECTIONS_CAPACITY, 0.75f, true);
+  /** The last connection looked up; it is already the most recent in access order. */
+  @Nullable private Connection lastConnection;
+
+  private long bufferedBytesTotal;
+  private int warningsLogged;
+  // Read by the metrics scrape on another thread.
+  private volatile int connectionCountGauge;
+  private volatile long bufferedBytesGauge;
+  private volatile int decodersGauge;
+
+  public ConnectionTracker(HttpSettings settings, ExchangeListener listener, AgentMetrics metrics) {
+    this(settings, listener, metrics, PooledByteBufAllocator.DEFAULT);
+  }
+
+  /** With the allocator partial messages are copied into (tests pass one that finds leaks). */
+  ConnectionTracker(
+      HttpSettings settings,
+      ExchangeListener listener,
+      AgentMetrics metrics,
+      ByteBufAllocator alloc) {
+    this.settings = Objects.requireNonNull(settings, "settings");
+    this.listener = Objects.requireNonNull(listener, "listener");
+    Objects.requireNonNull(metrics, "metrics");
+    this.alloc = Objects.requireNonNull(alloc, "alloc");
+    this.decoders = new DecoderPool(settings, alloc);
+    this.responseTimeoutNanos = settings.responseTimeout().toNanos();
+    this.idleTimeoutNanos = settings.idleConnectionTimeout().toNanos();
+
+    for (HttpExchange.Outcome outcome : HttpExchange.Outcome.values()) {
+      exchangesByOutcome[outcome.ordinal()] =
+          metrics.counter(
+              "wirespan_exchanges_total",
+              "HTTP exchanges ended, by outcome.",
+              "outcome",
+              outcome.name().toLowerCase(Locale.ROOT));
+    }
+    gaps = metrics.loss(LossCause.STREAM_GAP);
+    resyncs = metrics.loss(LossCause.STREAM_RESYNC);
+    decoderErrors = metrics.loss(LossCause.STREAM_DECODER_ERROR);
+    bufferLimits = metrics.loss(LossCause.STREAM_BUFFER_LIMIT);
+    responsesWithoutRequest = metrics.loss(LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST);
+    requestTimeouts = metrics.loss(LossCause.PAIRING_REQUEST_TIMEOUT);
+    evictionsWithPending = metrics.loss(LossCause.PAIRING_CONNECTION_EVICTED);
+    notHttpConnections =
+        metrics.counter(
+            "wirespan_http_untracked_connections_total",
+            "Connections the HTTP stage stopped decoding, by reason.",
+            "reason",
+            "not_http");
+    switchedConnections =
+        metrics.counter(
+            "wirespan_http_untracked_connections_total",
+            "Connections the HTTP stage stopped decoding, by reason.",
+            "reason",
+            "protocol_switch");
+    metrics.gauge(
+        "wirespan_http_connections",
+        "Connections the HTTP stage tracks.",
+        () -> connectionCountGauge);
+    metrics.gauge(
+        "wirespan_http_buffered_bytes",
+        "Bytes of partial HTTP messages held by the decoders.",
+        () -> bufferedBytesGauge);
+    metrics.gauge(
+        "wirespan_http_decoders",
+        "HTTP decoders held by connections inside a message (idle connections hold none).",
+        () -> decodersGauge);
+  }
+
+  @Override
+  public void onEvent(CaptureEvent event) {
+    long id = event.connectionId();
+    int type = event.type();
+    if (type == CaptureEvent.TYPE_CLOSE) {
+      Connection c = connections.remove(id);
+      if (c != null) {
+        if (c == lastConnection) {
+          lastConnection = null;
+        }
+        connectionCountGauge = connections.size();
+        c.close(event.timestampNanos());
+      }
+      return;
+    }
+    if (type != CaptureEvent.TYPE_DATA) {
+      return;
+    }
+    Connection c = lastConnection;
+    if (c == null || c.id != id) {
+      c = connections.get(id);
+      if (c == null) {
+        c = open(event);
+      }
+      lastConnection = c;
+    }
+    c.lastActivityNanos = Math.max(c.lastActivityNanos, event.timestampNanos());
+    try {
+      c.onData(event);
+    } catch (RuntimeException e) {
+      // A bug or a decoder surprise must cost this connection's state, not the capture thread.
+      logUnexpected(e);
+      decoderErrors.inc();
+      c.loseAllBoundaries();
+    }
+    updateGauges();
+  }
+
+  /**
+   * Ends exchanges whose response did not come within the response timeout and stops tracking
+   * connections idle for the idle timeout. Call periodically, on the capture thread.
+   *
+   * @param nowMonotonicNanos CLOCK_MONOTONIC nanoseconds, the clock of the events' timestamps
+   *     ({@link System#nanoTime()} on Linux)
+   */
+  public void expire(long nowMonotonicNanos) {
+    Iterator<Connection> it = connections.values().iterator();
+    while (it.hasNext()) {
+      Connection c = it.next();
+      if (nowMonotonicNanos - c.lastActivityNanos >= idleTimeoutNanos) {
+        it.remove();
+        if (c == lastConnection) {
+          lastConnection = null;
+        }
+        c.evict();
+      } else {
+        c.expirePending(nowMonotonicNanos);
+      }
+    }
+    connectionCountGauge = connections.size();
+    updateGauges();
+  }
+
+  /**
+   * Stops tracking every connection (agent shutdown): their unfinished exchanges end EVICTED (the
+   * connections are not known to be closed), counted as PAIRING_CONNECTION_EVICTED.
+   */
+  public void closeAll() {
+    for (Connection c : connections.values()) {
+      c.evict();
+    }
+    connections.clear();
+    lastConnection = null;
+    decoders.close();
+    connectionCountGauge = 0;
+    updateGauges();
+  }
+
+  /** Connections currently tracked. */
+  public int connectionCount() {
+    return connections.size();
+  }
+
+  /** Bytes of partial messages held by all connections' decoders. */
+  public long bufferedBytes() {
+    return bufferedBytesTotal;
+  }
+
+  /** Decoders held by connections (idle connections hold none). */
+  public int activeDecoders() {
+    return decoders.lent();
+  }
+
+  private Connection open(CaptureEvent event) {
+    if (connections.size() >= settings.maxConnections()) {
+      Iterator<Connection> it = connections.values().iterator();
+      Connection oldest = it.next();
+      it.remove();
+      oldest.evict();
+    }
+    ConnectionInfo info =
+        new ConnectionInfo(
+            event.pid(),
+            event.cgroupId(),
+            event.connectionId(),
+            event.fd(),
+            event.localAddress(),
+            event.localPort(),
+            event.remoteAddress(),
+            event.remotePort());
+    Connection c = new Connection(info, event.role(), event.timestampNanos());
+    connections.put(info.connectionId(), c);
+    connectionCountGauge = connections.size();
+    return c;
+  }
+
+  private void updateGauges() {
+    if (bufferedBytesGauge != bufferedBytesTotal) {
+      bufferedBytesGauge = bufferedBytesTotal;
+    }
+    int lent = decoders.lent();
+    if (decodersGauge != lent) {
+      decodersGauge = lent;
+    }
+  }
+
+  private void end(Pending p, HttpExchange.Outcome outcome, long endNanos) {
+    if (p.reported) {
+      return;
+    }
+    p.reported = true;
+    HttpExchange x = p.exchange;
+    if (outcome != HttpExchange.Outcome.COMPLETE) {
+      x.setResponseEndNanos(Math.max(endNanos, x.requestEndNanos()));
+    }
+    x.setOutcome(outcome);
+    exchangesByOutcome[outcome.ordinal()].inc();
+    try {
+      listener.onExchangeEnd(x);
+    } catch (RuntimeException e) {
+      logUnexpected(e);
+    }
+  }
+
+  private void logUnexpected(RuntimeException e) {
+    System.Logger.Level level =
+        warningsLogged++ < MAX_WARNINGS_LOGGED
+            ? System.Logger.Level.WARNING
+            : System.Logger.Level.DEBUG;
+    LOG.log(level, "HTTP decoding failed unexpectedly; the connection's state was reset", e);
+  }
+
+  private static String cap(String s, int maxChars) {
+    return s.length() > maxChars ? s.substring(0, maxChars) : s;
+  }
+
+  @Nullable
+  private static String header(HttpHeaders headers, CharSequence name) {
+    String v = headers.get(name);
+    return v == null ? null : cap(v, MAX_HEADER_VALUE_CHARS);
+  }
+
+  /** A request waiting for (or getting) its response. */
+  private static final class Pending {
+    final HttpExchange exchange;
+    /** The listener was told it ended (timed out): its late response is matched and dropped. */
+    boolean reported;
+
+    Pending(HttpExchange exchange) {
+      this.exchange = exchange;
+    }
+
+  }
+
+  /** One tracked connection: pairing queue and the two directions' streams. */
+  private final class Connection implements MessageDecoder.AnsweredRequest {
+    final long id;
+    final ConnectionInfo info;
+    final CaptureEvent.ConnectionRole role;
+    long lastActivityNanos;
+    /** False once the connection is known not to carry HTTP/1.x (or switched protocols). */
+    boolean decoding = true;
+    /** Set by a response that switches protocols: tracking stops after the current event. */
+    boolean switchingProtocols;
+    @Nullable CaptureEvent.Direction requestDirection;
+    @Nullable HttpExchange.Side side;
+    @Nullable RequestStream requests;
+    @Nullable ResponseStream responses;
+    @Nullable ArrayDeque<Pending> pending;
+    /** Responses whose request was dropped from the queue: they are decoded and discarded. */
+    int responsesToSkip;
+
+    Connection(ConnectionInfo info, CaptureEvent.ConnectionRole role, long nowNanos) {
+      this.id = info.connectionId();
+      this.info = info;
+      this.role = role;
+      this.lastActivityNanos = nowNanos;
+    }
+
+    @Override
+    @Nullable
+    public String method(int ahead) {
+      if (ahead < responsesToSkip || pending == null) {
+        return null;
+      }
+      int index = ahead - responsesToSkip;
+      for (Pending p : pending) {
+        if (index-- == 0) {
+          return p.exchange.method();
+        }
+      }
+      return null;
+    }
+
+    void onData(CaptureEvent e) {
+      if (!decoding || e.length() <= 0) {
+        return;
+      }
+      if (requestDirection == null && !chooseRequestDirection(e)) {
+        return;
+      }
+      Stream s = e.direction() == requestDirection ? requests : responses;
+      s.onData(e);
+      if (switchingProtocols) {
+        stopDecoding(switchedConnections);
+        return;
+      }
+      if (s.buffered > 0) {
+        int buffered = requests.buffered + responses.buffered;
+        if (buffered > settings.maxBufferedBytesPerConnection()
+            || bufferedBytesTotal > settings.maxBufferedBytesTotal()) {
+          s.loseBoundary(bufferLimits, true);
+        }
+      }
+    }
+
+    /** Decides from the first payload which direction carries requests; false when it cannot. */
+    private boolean chooseRequestDirection(CaptureEvent e) {
+      int n = (int) Math.min(e.captured(), e.length());
+      if (n <= 0) {
+        return false;
+      }
+      MessageStart.Match asRequest =
+          MessageStart.request(e, n, settings.maxInitialLineBytes());
+      MessageStart.Match asResponse = MessageStart.response(e, n);
+      CaptureEvent.Direction here = e.direction();
+      CaptureEvent.Direction other =
+          here == CaptureEvent.Direction.EGRESS
+              ? CaptureEvent.Direction.INGRESS
+              : CaptureEvent.Direction.EGRESS;
+      CaptureEvent.Direction chosen = null;
+      if (asRequest == MessageStart.Match.MATCH && asResponse != MessageStart.Match.MATCH) {
+        chosen = here;
+      } else if (asResponse == MessageStart.Match.MATCH
+          && asRequest != MessageStart.Match.MATCH) {
+        chosen = other;
+      } else if (e.streamOffset() == 0 && role != CaptureEvent.ConnectionRole.UNKNOWN) {
+        // The first bytes of a stream start a message: too few to tell, the role decides.
+        CaptureEvent.Direction byRole =
+            role == CaptureEvent.ConnectionRole.SERVER
+                ? CaptureEvent.Direction.INGRESS
+                : CaptureEvent.Direction.EGRESS;
+        MessageStart.Match expected = here == byRole ? asRequest : asResponse;
+        MessageStart.Match unexpected = here == byRole ? asResponse : asRequest;
+        if (expected != MessageStart.Match.MISMATCH) {
+          chosen = byRole;
+        } else if (unexpected != MessageStart.Match.MISMATCH) {
+          chosen = byRole == here ? other : here;
+        } else {
+          stopDecoding(notHttpConnections);
+          return false;
+        }
+      }
+      if (chosen == null) {
+        return false; // mid-stream and not at a message start: wait for one
+      }
+      requestDirection = chosen;
+      side =
+          chosen == CaptureEvent.Direction.INGRESS
+              ? HttpExchange.Side.SERVER
+              : HttpExchange.Side.CLIENT;
+      requests = new RequestStream(this);
+      responses = new ResponseStream(this);
+      return true;
+    }
+
+    ArrayDeque<Pending> pending() {
+      if (pending == null) {
+        pending = new ArrayDeque<>(INITIAL_PENDING_CAPACITY);
+      }
+      return pending;
+    }
+
+    void enqueue(Pending p) {
+      ArrayDeque<Pending> q = pending();
+      while (q.size() >= settings.maxPendingRequestsPerConnection()) {
+        Pending oldest = q.pollFirst();
+        if (oldest == responses.target) {
+          // Its response is being decoded: it completes without the queue's help.
+          continue;
+        }
+        if (!oldest.reported) {
+          bufferLimits.inc();
+          oldest.exchange.markBytesMissing();
+          end(oldest, HttpExchange.Outcome.EVICTED, lastActivityNanos);
+        }
+        if (requests.current == oldest) {
+          requests.current = null;
+        }
+        // Its response may still come: keep pairing the others right.
+        responsesToSkip++;
+      }
+      q.addLast(p);
+    }
+
+    void expirePending(long nowNanos) {
+      if (pending == null) {
+        return;
+      }
+      for (Pending p : pending) {
+        if (!p.reported
+            && p != responses.target
+            && nowNanos - p.exchange.requestEndNanos() >= responseTimeoutNanos) {
+          requestTimeouts.inc();
+          end(p, HttpExchange.Outcome.TIMED_OUT, p.exchange.requestEndNanos() + responseTimeoutNanos);
+        }
+      }
+    }
+
+    /** A CLOSE event: a body read until close ends here; everything else unfinished is cut. */
+    void close(long closeNanos) {
+      if (decoding && responses != null) {
+        responses.finishAtClose();
+      }
+      endUnfinished(HttpExchange.Outcome.CONNECTION_CLOSED, closeNanos);
+      releaseStreams();
+    }
+
+    /** The tracker stops following this connection (idle, limits, shutdown). */
+    void evict() {
+      if (endUnfinished(HttpExchange.Outcome.EVICTED, lastActivityNanos)) {
+        evictionsWithPending.inc();
+      }
+      releaseStreams();
+    }
+
+    /** After an unexpected error: every partial message is dropped, decoding resynchronises. */
+    void loseAllBoundaries() {
+      if (requests != null) {
+        requests.loseBoundary(null, true);
+        responses.loseBoundary(null, true);
+      }
+    }
+
+    private void stopDecoding(Counter reason) {
+      reason.inc();
+      decoding = false;
+      endUnfinished(HttpExchange.Outcome.EVICTED, lastActivityNanos);
+      releaseStreams();
+    }
+
+    /** Ends every exchange not yet reported; true when there was one. */
+    private boolean endUnfinished(HttpExchange.Outcome outcome, long endNanos) {
+      boolean any = false;
+      if (pending != null) {
+        for (Pending p : pending) {
+          if (!p.reported) {
+            any = true;
+            end(p, outcome, endNanos);
+          }
+        }
+        pending.clear();
+      }
+      return any;
+    }
+
+    private void releaseStreams() {
+      if (requests != null) {
+        requests.release();
+        responses.release();
+      }
+    }
+  }
+
+  /** One direction of a connection: offsets, message boundary, the lent decoder. */
+  private abstract class Stream {
+    final Connection conn;
+    long expectedOffset = -1;
+    /** True when the next byte at expectedOffset is known to be a message boundary or inside one. */
+    boolean synced;
+    @Nullable MessageDecoder decoder;
+    /** Bytes the decoder holds, as counted in bufferedBytesTotal. */
+    int buffered;
+    // The event being fed, and the one that carried the current message's first byte.
+    long eventNanos;
+    int eventTid;
+    long messageStartNanos;
+    int messageStartTid;
+    /** Body bytes still to come when inside a sized body; NOT_IN_SIZED_BODY or BODY_UNTIL_CLOSE. */
+    long bodyRemaining = NOT_IN_SIZED_BODY;
+    /** Decoded content bytes of the current message (placeholders included). */
+    long bodyBytes;
+
+    Stream(Connection conn) {
+      this.conn = conn;
+    }
+
+    abstract MessageDecoder lendDecoder();
+
+    abstract boolean startsMessage(CaptureEvent e, int captured);
+
+    /** Handles one decoded object; may lose the boundary (then the decoder is gone). */
+    abstract void handle(Object decoded);
+
+    /** The current partial message is being dropped: settle its exchange. */
+    abstract void dropPartialMessage(boolean inMessage);
+
+    void afterEvent() {}
+
+    final void onData(CaptureEvent e) {
+      long offset = e.streamOffset();
+      long length = e.length();
+      int captured = (int) Math.min(e.captured(), length);
+      long skip = 0;
+      eventNanos = e.timestampNanos();
+      eventTid = e.tid();
+      if (expectedOffset < 0) {
+        // First bytes seen in this direction: a boundary only if they are the stream's first.
+        synced = offset == 0 && conn.role != CaptureEvent.ConnectionRole.UNKNOWN;
+      } else if (offset < expectedOffset) {
+        skip = expectedOffset - offset;
+        if (skip >= length) {
+          return; // bytes already seen
+        }
+      } else if (offset > expectedOffset) {
+        gaps.inc();
+        long gap = offset - expectedOffset;
+        if (synced) {
+          if (bodyRemaining >= gap && decoder != null) {
+            markBytesMissing();
+            feedPlaceholders(gap);
+          } else {
+            loseBoundary(resyncs, decoder != null && decoder.inMessage());
+          }
+        }
+      }
+      expectedOffset = offset + length;
+      if (!synced) {
+        if (skip > 0 || !startsMessage(e, captured)) {
+          return;
+        }
+        synced = true;
+      }
+      if (skip < captured) {
+        feed(e, (int) skip, captured);
+      }
+      long missing = length - Math.max(captured, skip);
+      if (missing > 0 && synced) {
+        if (bodyRemaining >= missing) {
+          feedPlaceholders(missing); // uncopied body bytes: framing is all that matters
+        } else {
+          if (bodyRemaining > 0) {
+            feedPlaceholders(bodyRemaining); // the body ends among them; what follows is lost
+          }
+          if (synced) {
+            loseBoundary(resyncs, decoder != null && decoder.inMessage());
+          }
+        }
+      }
+      if (decoder != null && !decoder.inMessage()) {
+        decoders.giveBack(decoder);
+        decoder = null;
+      }
+      updateBuffered();
+      afterEvent();
+    }
+
+    private void feed(CaptureEvent e, int skip, int captured) {
+      if (decoder == null) {
+        decoder = lendDecoder();
+      }
+      if (!decoder.inMessage()) {
+        messageStartNanos = eventNanos;
+        messageStartTid = eventTid;
+      }
+      ByteBuf bytes = alloc.heapBuffer(captured);
+      e.copyPayloadTo(bytes);
+      bytes.skipBytes(skip);
+      write(bytes);
+    }
+
+    private void feedPlaceholders(long count) {
+      long left = count;
+      while (left > 0 && decoder != null) {
+        int n = (int) Math.min(left, PLACEHOLDER_BYTES);
+        write(PLACEHOLDER.slice(0, n));
+        left -= n;
+      }
+    }
+
+    private void write(ByteBuf bytes) {
+      try {
+        decoder.write(bytes);
+      } catch (RuntimeException ex) {
+        // The decoder threw instead of reporting a failed result: treat it the same way.
+        LOG.log(System.Logger.Level.DEBUG, "HTTP decoder threw", ex);
+        loseBoundary(decoderErrors, true);
+        return;
+      }
+      drain();
+    }
+
+    private void drain() {
+      Object o;
+      while (decoder != null && (o = decoder.poll()) != null) {
+        try {
+          if (o instanceof HttpObject h && h.decoderResult().isFailure()) {
+            loseBoundary(decoderErrors, true);
+          } else {
+            handle(o);
+          }
+        } finally {
+          ReferenceCountUtil.release(o);
+        }
+      }
+    }
+
+    /** Body accounting for one decoded content piece. */
+    final void countContent(HttpContent c) {
+      int n = c.content().readableBytes();
+      bodyBytes += n;
+      if (bodyRemaining != BODY_UNTIL_CLOSE && bodyRemaining > 0) {
+        bodyRemaining -= n;
+      }
+    }
+
+    /** A message's header block was decoded: how its body is framed. */
+    final void startBody(HttpMessage m) {
+      bodyBytes = 0;
+      if (HttpUtil.isTransferEncodingChunked(m)) {
+        bodyRemaining = NOT_IN_SIZED_BODY;
+      } else {
+        long length = HttpUtil.getContentLength(m, -1L);
+        bodyRemaining = length >= 0 ? length : BODY_UNTIL_CLOSE;
+      }
+    }
+
+    /** The message ended in the current event; the next one starts at the earliest here. */
+    final void endMessage() {
+      bodyRemaining = NOT_IN_SIZED_BODY;
+      bodyBytes = 0;
+      messageStartNanos = eventNanos;
+      messageStartTid = eventTid;
+    }
+
+    abstract void markBytesMissing();
+
+    /**
+     * Drops the partial message and waits for the next plausible message start.
+     *
+     * @param cause counted once, or null
+     * @param inMessage whether bytes of a message had been fed (its exchange is affected)
+     */
+    final void loseBoundary(@Nullable Counter cause, boolean inMessage) {
+      if (cause != null) {
+        cause.inc();
+      }
+      dropPartialMessage(inMessage);
+      if (decoder != null) {
+        MessageDecoder d = decoder;
+        decoder = null; // before closing: closing may deliver results nobody must handle
+        decoders.drop(d);
+      }
+      bodyRemaining = NOT_IN_SIZED_BODY;
+      bodyBytes = 0;
+      synced = false;
+      updateBuffered();
+    }
+
+    final void updateBuffered() {
+      int now = decoder == null ? 0 : decoder.bufferedBytes();
+      if (now != buffered) {
+        bufferedBytesTotal += now - buffered;
+        buffered = now;
+      }
+    }
+
+    final void release() {
+      if (decoder != null) {
+        MessageDecoder d = decoder;
+        decoder = null;
+        decoders.drop(d);
+      }
+      updateBuffered();
+    }
+  }
+
+  /** The direction that carries requests: each decoded request line opens an exchange. */
+  private final class RequestStream extends Stream {
+    /** The exchange whose request is being decoded, once its headers were. */
+    @Nullable Pending current;
+
+    RequestStream(Connection conn) {
+      super(conn);
+    }
+
+    @Override
+    MessageDecoder lendDecoder() {
+      return decoders.lendRequestDecoder();
+    }
+
+    @Override
+    boolean startsMessage(CaptureEvent e, int captured) {
+      return MessageStart.request(e, captured, settings.maxInitialLineBytes())
+          == MessageStart.Match.MATCH;
+    }
+
+    @Override
+    void handle(Object decoded) {
+      if (decoded instanceof HttpRequest request) {
+        HttpExchange x = new HttpExchange(conn.info, conn.side);
+        x.setRequestLine(
+            cap(request.method().name(), MessageStart.MAX_METHOD_BYTES),
+            cap(request.uri(), MAX_TARGET_CHARS),
+            version(request.protocolVersion()));
+        HttpHeaders h = request.headers();
+        x.setHost(header(h, HttpHeaderNames.HOST));
+        x.setUserAgent(header(h, HttpHeaderNames.USER_AGENT));
+        x.setTraceHeaders(header(h, "traceparent"), header(h, "tracestate"));
+        x.setRequestTiming(messageStartTid, messageStartNanos, eventNanos);
+        Pending p = new Pending(x);
+        conn.enqueue(p);
+        current = p;
+        startBody(request);
+        try {
+          listener.onRequestStart(x);
+        } catch (RuntimeException e) {
+          logUnexpected(e);
+        }
+      }
+      if (decoded instanceof HttpContent content) {
+        countContent(content);
+        Pending p = current;
+        if (p != null && !p.reported) {
+          p.exchange.setRequestBodySize(bodyBytes);
+          if (content instanceof LastHttpContent) {
+            p.exchange.setRequestEndNanos(eventNanos);
+          }
+        }
+        if (content instanceof LastHttpContent) {
+          current = null;
+          endMessage();
+        }
+      }
+    }
+
+    @Override
+    void afterEvent() {
+      Pending p = current;
+      if (p != null && !p.reported) {
+        p.exchange.setRequestEndNanos(eventNanos);
+      }
+    }
+
+    @Override
+    void markBytesMissing() {
+      if (current != null && !current.reported) {
+        current.exchange.markBytesMissing();
+      }
+    }
+
+    @Override
+    void dropPartialMessage(boolean inMessage) {
+      // A request whose headers were decoded still gets its response; its body was cut.
+      markBytesMissing();
+      current = null;
+    }
+
+    private String version(HttpVersion v) {
+      if (v == HttpVersion.HTTP_1_1) {
+        return "1.1";
+      }
+      if (v == HttpVersion.HTTP_1_0) {
+        return "1.0";
+      }
+      return v.majorVersion() + "." + v.minorVersion();
+    }
+  }
+
+  /** The direction that carries responses: each final response ends the oldest pending request. */
+  private final class ResponseStream extends Stream {
+    /** The exchange the response being decoded answers (final status decoded). */
+    @Nullable Pending target;
+    /** Decoding a 1xx interim response: it neither pairs nor ends anything. */
+    boolean interim;
+    /** Decoding a response that answers nothing we keep: decoded for framing, then dropped. */
+    boolean discarding;
+    boolean switchesProtocols;
+
+    ResponseStream(Connection conn) {
+      super(conn);
+    }
+
+    @Override
+    MessageDecoder lendDecoder() {
+      MessageDecoder d = decoders.lendResponseDecoder();
+      d.answering(conn);
+      return d;
+    }
+
+    @Override
+    boolean startsMessage(CaptureEvent e, int captured) {
+      return MessageStart.response(e, captured) == MessageStart.Match.MATCH;
+    }
+
+    @Override
+    void handle(Object decoded) {
+      if (decoded instanceof HttpResponse response) {
+        startBody(response);
+        int code = response.status().code();
+        if (code >= 100 && code < 200 && code != 101) {
+          interim = true; // 100 Continue and friends neither pair nor end anything
+        } else {
+          decoder.finalResponseHandled();
+          pair(code);
+        }
+      }
+      if (decoded instanceof HttpContent content) {
+        countContent(content);
+        Pending p = target;
+        if (p != null && !p.reported) {
+          p.exchange.setResponseBodySize(bodyBytes);
+        }
+        if (content instanceof LastHttpContent) {
+          if (interim) {
+            interim = false;
+          } else if (p != null) {
+            complete(p);
+          }
+          discarding = false;
+          endMessage();
+        }
+      }
+    }
+
+    /** A final response's headers were decoded: it answers the oldest pending request. */
+    private void pair(int code) {
+      if (conn.responsesToSkip > 0) {
+        conn.responsesToSkip--;
+        discarding = true;
+        return;
+      }
+      Pending head = conn.pending == null ? null : conn.pending.peekFirst();
+      if (head == null) {
+        responsesWithoutRequest.inc();
+        discarding = true;
+        return;
+      }
+      target = head;
+      switchesProtocols =
+          code == HttpResponseStatus.SWITCHING_PROTOCOLS.code()
+              || (code / 100 == 2 && "CONNECT".equals(head.exchange.method()));
+      if (!head.reported) {
+        head.exchange.setStatusCode(code);
+        head.exchange.setResponseTiming(messageStartTid, messageStartNanos, eventNanos);
+      }
+    }
+
+    private void complete(Pending p) {
+      target = null;
+      ArrayDeque<Pending> q = conn.pending;
+      if (q != null && !q.remove(p)) {
+        // dropped from the queue over its limit while its response was being decoded
+        LOG.log(System.Logger.Level.TRACE, "response completed a request no longer queued");
+      }
+      RequestStream requests = conn.requests;
+      if (requests.current == p) {
+        requests.current = null; // answered before its body was all read: stop counting it
+      }
+      if (!p.reported) {
+        p.exchange.setResponseEndNanos(eventNanos);
+      }
+      end(p, HttpExchange.Outcome.COMPLETE, eventNanos);
+      if (switchesProtocols) {
+        switchesProtocols = false;
+        conn.switchingProtocols = true;
+      }
+    }
+
+    /** At CLOSE: a response read until close ends here (timed by its last data event). */
+    void finishAtClose() {
+      if (decoder == null || !decoder.inMessage() || !synced) {
+        return;
+      }
+      MessageDecoder d = decoder;
+      try {
+        d.finish();
+        Object o;
+        while (decoder != null && (o = d.poll()) != null) {
+          try {
+            if (!(o instanceof HttpObject h && h.decoderResult().isFailure())) {
+              handle(o);
+            }
+          } finally {
+            ReferenceCountUtil.release(o);
+          }
+        }
+      } catch (RuntimeException e) {
+        LOG.log(System.Logger.Level.DEBUG, "HTTP decoder threw at close", e);
+      }
+    }
+
+    @Override
+    void markBytesMissing() {
+      if (target != null && !target.reported) {
+        target.exchange.markBytesMissing();
+      }
+    }
+
+    @Override
+    void dropPartialMessage(boolean inMessage) {
+      Pending p = target;
+      if (p == null && inMessage && !interim && !discarding) {
+        // The bytes dropped were (part of) the response to the oldest pending request.
+        if (conn.responsesToSkip > 0) {
+          conn.responsesToSkip--;
+        } else if (conn.pending != null) {
+          p = conn.pending.peekFirst();
+        }
+      }
+      target = null;
+      interim = false;
+      discarding = false;
+      switchesProtocols = false;
+      if (p != null) {
+        conn.pending.remove(p);
+        if (conn.requests.current == p) {
+          conn.requests.current = null;
+        }
+        if (!p.reported) {
+          p.exchange.markBytesMissing();
+          end(p, HttpExchange.Outcome.EVICTED, eventNanos);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,115 @@
+package dev.wirespan.http;
+
+import dev.wirespan.capture.CaptureEvent;
+
+/**
+ * Recognises the first bytes of an HTTP/1.x message in a captured payload, without copying it:
+ * used to tell which direction carries requests and to find the next message boundary after
+ * bytes were lost.
+ */
+final class MessageStart {
+  /** How the payload's first bytes compare with a message start. */
+  enum Match {
+    /** The bytes hold a complete, plausible request line or status line start. */
+    MATCH,
+    /** Every byte there is fits, but too few bytes to be sure. */
+    PREFIX,
+    /** The bytes cannot start such a message. */
+    MISMATCH
+  }
+
+  /** Longest method token accepted ("BASELINE-CONTROL" and friends are 16-17 bytes). */
+  static final int MAX_METHOD_BYTES = 24;
+
+  private static final byte[] VERSION_PREFIX = {'H', 'T', 'T', 'P', '/', '1', '.'};
+  private static final boolean[] TCHAR = new boolean[128];
+
+  static {
+    for (char c = '0'; c <= '9'; c++) {
+      TCHAR[c] = true;
+    }
+    for (char c = 'a'; c <= 'z'; c++) {
+      TCHAR[c] = true;
+      TCHAR[Character.toUpperCase(c)] = true;
+    }
+    for (char c : "!#$%&'*+-.^_`|~".toCharArray()) {
+      TCHAR[c] = true;
+    }
+  }
+
+  private MessageStart() {}
+
+  /**
+   * Compares the first {@code n} payload bytes with "METHOD SP target SP HTTP/1.": a method token,
+   * a target of visible bytes no longer than {@code maxTargetBytes}, and the version prefix.
+   */
+  static Match request(CaptureEvent e, int n, int maxTargetBytes) {
+    int i = 0;
+    while (i < n && i <= MAX_METHOD_BYTES && isTchar(e.payloadByte(i))) {
+      i++;
+    }
+    if (i == n) {
+      return i <= MAX_METHOD_BYTES ? Match.PREFIX : Match.MISMATCH;
+    }
+    if (i == 0 || i > MAX_METHOD_BYTES || e.payloadByte(i) != ' ') {
+      return Match.MISMATCH;
+    }
+    i++;
+    int targetStart = i;
+    while (i < n && i - targetStart <= maxTargetBytes && isTargetByte(e.payloadByte(i))) {
+      i++;
+    }
+    if (i - targetStart > maxTargetBytes) {
+      return Match.MISMATCH;
+    }
+    if (i == n) {
+      return Match.PREFIX;
+    }
+    if (i == targetStart || e.payloadByte(i) != ' ') {
+      return Match.MISMATCH;
+    }
+    return prefix(e, i + 1, n, VERSION_PREFIX);
+  }
+
+  /** Compares the first {@code n} payload bytes with "HTTP/1.x ddd". */
+  static Match response(CaptureEvent e, int n) {
+    Match version = prefix(e, 0, n, VERSION_PREFIX);
+    if (version != Match.MATCH) {
+      return version;
+    }
+    int i = VERSION_PREFIX.length;
+    // minor version digit, space, three status digits
+    for (int k = 0; k < 5; k++, i++) {
+      if (i >= n) {
+        return Match.PREFIX;
+      }
+      byte b = e.payloadByte(i);
+      boolean ok = k == 1 ? b == ' ' : b >= '0' && b <= '9';
+      if (!ok) {
+        return Match.MISMATCH;
+      }
+    }
+    return Match.MATCH;
+  }
+
+  private static Match prefix(CaptureEvent e, int from, int n, byte[] expected) {
+    for (int k = 0; k < expected.length; k++) {
+      if (from + k >= n) {
+        return Match.PREFIX;
+      }
+      if (e.payloadByte(from + k) != expected[k]) {
+        return Match.MISMATCH;
+      }
+    }
+    return Match.MATCH;
+  }
+
+  private static boolean isTchar(byte b) {
+    return b >= 0 && TCHAR[b];
+  }
+
+  /** Visible ASCII or a byte of a raw UTF-8 sequence (some clients do not percent-encode). */
+  private static boolean isTargetByte(byte b) {
+    return b < 0 || (b > ' ' && b < 0x7f);
+  }
+}

@@ -1,0 +1,330 @@
+package dev.wirespan.http;
+
+import static dev.wirespan.http.Conversation.ascii;
+import static dev.wirespan.http.Conversation.concat;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.wirespan.capture.CaptureEvent;
+import dev.wirespan.http.Conversation.Party;
+import dev.wirespan.metrics.LossCause;
+import java.util.Arrays;
+import java.util.Map;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** Lost events, uncopied bytes and captures that start mid-stream. */
+class ConnectionTrackerLossTest {
+  private static final int BODY_BYTES = 3000;
+  private static final int PIECE_BYTES = 500;
+  private static final int CAPTURE_CAP_BYTES = 4096;
+  private static final int CHUNK_BYTES = 10_000;
+
+  /** Sends one whole write of {@code text} on {@code party}'s stream at its current end. */
+  private static final class Streams {
+    final Wire wire;
+    long requests;
+    long responses;
+
+    Streams(Wire wire) {
+      this.wire = wire;
+    }
+
+    void request(String text) {
+      send(Party.REQUESTS, ascii(text));
+    }
+
+    void response(String text) {
+      send(Party.RESPONSES, ascii(text));
+    }
+
+    void send(Party party, byte[] bytes) {
+      wire.data(party, end(party), bytes, 0, bytes.length);
+      advance(party, bytes.length);
+    }
+
+    /** The syscall moved these bytes but its event never reached the agent. */
+    void lose(Party party, int bytes) {
+      advance(party, bytes);
+    }
+
+    long end(Party party) {
+      return party == Party.REQUESTS ? requests : responses;
+    }
+
+    void advance(Party party, long bytes) {
+      if (party == Party.REQUESTS) {
+        requests += bytes;
+      } else {
+        responses += bytes;
+      }
+    }
+
+    /** A whole exchange that must decode normally. */
+    void nextExchange() {
+      request("GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+      response("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    }
+  }
+
+  private static void assertNextExchange(HttpExchange x) {
+    assertThat(x.method()).isEqualTo("GET");
+    assertThat(x.target()).isEqualTo("/next");
+    assertThat(x.statusCode()).isEqualTo(200);
+    assertThat(x.responseBodySize()).isEqualTo(2);
+    assertThat(x.outcome()).isEqualTo(HttpExchange.Outcome.COMPLETE);
+    assertThat(x.bytesMissing()).isFalse();
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void lostEventInsideContentLengthBodyIsFilledAndMarked(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.request("GET /file HTTP/1.1\r\nHost: h\r\n\r\n");
+    s.response("HTTP/1.1 200 OK\r\nContent-Length: " + BODY_BYTES + "\r\n\r\n");
+    byte[] piece = new byte[PIECE_BYTES];
+    Arrays.fill(piece, (byte) 'z');
+    for (int i = 0; i < BODY_BYTES / PIECE_BYTES; i++) {
+      if (i == 2) {
+        s.lose(Party.RESPONSES, PIECE_BYTES);
+      } else {
+        s.send(Party.RESPONSES, piece);
+      }
+    }
+    s.nextExchange();
+
+    assertThat(run.listener.ended).hasSize(2);
+    HttpExchange x = run.listener.ended.get(0);
+    assertThat(x.target()).isEqualTo("/file");
+    assertThat(x.statusCode()).isEqualTo(200);
+    assertThat(x.outcome()).isEqualTo(HttpExchange.Outcome.COMPLETE);
+    assertThat(x.responseBodySize()).isEqualTo(BODY_BYTES);
+    assertThat(x.bytesMissing()).isTrue();
+    assertNextExchange(run.listener.ended.get(1));
+    run.assertLosses("gap in body", Map.of(LossCause.STREAM_GAP, 1L));
+    run.finish("gap in body");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void lostEventInRequestHeadersEmitsNothingAndResyncs(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.request("GET /first HTTP/1.1\r\n");
+    s.lose(Party.REQUESTS, "Host: h\r\nX-Filler: abc\r\n".length());
+    s.request("Accept: */*\r\n\r\n");
+    s.response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+    s.nextExchange();
+
+    assertThat(run.listener.started).hasSize(1);
+    assertThat(run.listener.ended).hasSize(1);
+    assertNextExchange(run.listener.ended.get(0));
+    run.assertLosses(
+        "gap in request headers",
+        Map.of(
+            LossCause.STREAM_GAP, 1L,
+            LossCause.STREAM_RESYNC, 1L,
+            LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST, 1L));
+    run.finish("gap in request headers");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void lostEventInResponseHeadersEndsTheExchangeWithoutAResponse(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.request("GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
+    s.response("HTTP/1.1 200 OK\r\n");
+    s.lose(Party.RESPONSES, "Content-Type: text/plain\r\n".length());
+    s.response("Content-Length: 5\r\n\r\nfirst");
+    s.nextExchange();
+
+    assertThat(run.listener.ended).hasSize(2);
+    HttpExchange x = run.listener.ended.get(0);
+    assertThat(x.target()).isEqualTo("/first");
+    assertThat(x.outcome()).isEqualTo(HttpExchange.Outcome.EVICTED);
+    assertThat(x.bytesMissing()).isTrue();
+    assertThat(x.statusCode()).as("no status invented").isZero();
+    assertNextExchange(run.listener.ended.get(1));
+    run.assertLosses(
+        "gap in response headers", Map.of(LossCause.STREAM_GAP, 1L, LossCause.STREAM_RESYNC, 1L));
+    run.finish("gap in response headers");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void gapLongerThanTheRestOfTheBodyResyncs(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.request("GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
+    s.response("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234");
+    // the rest of the body and the start of another response are lost together
+    s.lose(Party.RESPONSES, 5 + "HTTP/1.1 200 OK\r\n".length());
+    s.response("Content-Length: 2\r\n\r\nok");
+    s.nextExchange();
+
+    assertThat(run.listener.ended).hasSize(2);
+    HttpExchange x = run.listener.ended.get(0);
+    assertThat(x.outcome()).isEqualTo(HttpExchange.Outcome.EVICTED);
+    assertThat(x.statusCode()).as("the status that was decoded is kept").isEqualTo(200);
+    assertThat(x.bytesMissing()).isTrue();
+    assertNextExchange(run.listener.ended.get(1));
+    run.assertLosses("gap past body", Map.of(LossCause.STREAM_GAP, 1L, LossCause.STREAM_RESYNC, 1L));
+    run.finish("gap past body");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void captureStartedMidMessageWaitsForTheNextMessage(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    // Opened before the agent started: the kernel side does not know the role.
+    Wire wire = new Wire(run.tracker, side, 1, CaptureEvent.ConnectionRole.UNKNOWN);
+    byte[] bodyTail = ascii("yyyyyyyy");
+    byte[] requestTail = ascii("Host: h\r\n\r\n");
+    byte[] response1 = ascii("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    byte[] request2 = ascii("GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+    byte[] response2 = ascii("HTTP/1.1 204 No Content\r\n\r\n");
+    long responseAt = 5000;
+    long requestAt = 800;
+    wire.data(Party.RESPONSES, responseAt, bodyTail, 0, bodyTail.length);
+    responseAt += bodyTail.length;
+    wire.data(Party.REQUESTS, requestAt, requestTail, 0, requestTail.length);
+    requestAt += requestTail.length;
+    wire.data(Party.RESPONSES, responseAt, response1, 0, response1.length);
+    responseAt += response1.length;
+    wire.data(Party.REQUESTS, requestAt, request2, 0, request2.length);
+    wire.data(Party.RESPONSES, responseAt, response2, 0, response2.length);
+
+    assertThat(run.listener.ended).hasSize(1);
+    HttpExchange x = run.listener.ended.get(0);
+    assertThat(x.side()).as("told by the bytes, not the role").isEqualTo(side);
+    assertThat(x.target()).isEqualTo("/next");
+    assertThat(x.statusCode()).isEqualTo(204);
+    assertThat(x.outcome()).isEqualTo(HttpExchange.Outcome.COMPLETE);
+    // The response to the request whose start was never seen cannot be paired.
+    run.assertLosses("mid-stream start", Map.of(LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST, 1L));
+    run.finish("mid-stream start");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void knownRoleFirstSeenPastOffsetZeroWaitsForAMessageStart(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Wire wire = run.wire(side, 1);
+    byte[] bodyTail = ascii("GET /not-a-request-but-body-bytes HTTP/1.1");
+    byte[] request = ascii("GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+    byte[] response = ascii("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    // The tail of a write in flight when capture started: too short to be a sure message start
+    // and not at a known boundary, so it is skipped.
+    wire.data(Party.REQUESTS, 300, bodyTail, 0, 5);
+    wire.data(Party.REQUESTS, 305, request, 0, request.length);
+    wire.data(Party.RESPONSES, 0, response, 0, response.length);
+
+    assertThat(run.listener.ended).hasSize(1);
+    assertNextExchange(run.listener.ended.get(0));
+    run.assertLosses("past offset zero", Map.of());
+    run.finish("past offset zero");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void truncatedCopyInsideChunkedFramingResyncsAtTheNextMessage(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.request("GET /chunks HTTP/1.1\r\nHost: h\r\n\r\n");
+    byte[] chunk = new byte[CHUNK_BYTES];
+    Arrays.fill(chunk, (byte) 'c');
+    byte[] response =
+        concat(
+            ascii("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            ascii(Integer.toHexString(CHUNK_BYTES) + "\r\n"),
+            chunk,
+            ascii("\r\n0\r\n\r\n"));
+    // one write, of which only the first CAPTURE_CAP_BYTES were copied
+    s.wire.dataTruncated(
+        Party.RESPONSES, s.end(Party.RESPONSES), response, 0, response.length, CAPTURE_CAP_BYTES);
+    s.advance(Party.RESPONSES, response.length);
+    s.nextExchange();
+
+    assertThat(run.listener.ended).hasSize(2);
+    HttpExchange x = run.listener.ended.get(0);
+    assertThat(x.target()).isEqualTo("/chunks");
+    assertThat(x.outcome()).isEqualTo(HttpExchange.Outcome.EVICTED);
+    assertThat(x.statusCode()).isEqualTo(200);
+    assertThat(x.bytesMissing()).isTrue();
+    assertNextExchange(run.listener.ended.get(1));
+    run.assertLosses("truncated chunked", Map.of(LossCause.STREAM_RESYNC, 1L));
+    run.finish("truncated chunked");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void truncatedCopyPastTheEndOfABodyLosesOnlyWhatFollows(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.request("GET /one HTTP/1.1\r\nHost: h\r\n\r\nGET /two HTTP/1.1\r\nHost: h\r\n\r\n");
+    byte[] body = new byte[CAPTURE_CAP_BYTES * 2];
+    Arrays.fill(body, (byte) 'b');
+    byte[] responses =
+        concat(
+            ascii("HTTP/1.1 200 OK\r\nContent-Length: " + body.length + "\r\n\r\n"),
+            body,
+            ascii("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"));
+    s.wire.dataTruncated(
+        Party.RESPONSES, 0, responses, 0, responses.length, CAPTURE_CAP_BYTES);
+    s.advance(Party.RESPONSES, responses.length);
+
+    assertThat(run.listener.ended).hasSize(1);
+    HttpExchange one = run.listener.ended.get(0);
+    assertThat(one.target()).isEqualTo("/one");
+    assertThat(one.outcome()).isEqualTo(HttpExchange.Outcome.COMPLETE);
+    assertThat(one.responseBodySize()).isEqualTo(body.length);
+    assertThat(one.bytesMissing()).as("uncopied body bytes are harmless").isFalse();
+    run.assertLosses("truncated past body", Map.of(LossCause.STREAM_RESYNC, 1L));
+    run.finish("truncated past body");
+    HttpExchange two = run.listener.ended.get(1);
+    assertThat(two.target()).isEqualTo("/two");
+    assertThat(two.outcome()).as("its response was never decoded").isEqualTo(HttpExchange.Outcome.EVICTED);
+    assertThat(two.statusCode()).isZero();
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void sendfileBodyWithoutPayloadKeepsFraming(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.request("GET /static HTTP/1.1\r\nHost: h\r\n\r\n");
+    int fileBytes = 1_000_000;
+    s.response("HTTP/1.1 200 OK\r\nContent-Length: " + fileBytes + "\r\n\r\n");
+    // sendfile: the bytes moved, none were copied
+    s.wire.dataTruncated(Party.RESPONSES, s.end(Party.RESPONSES), new byte[0], 0, fileBytes, 0);
+    s.advance(Party.RESPONSES, fileBytes);
+    s.nextExchange();
+
+    assertThat(run.listener.ended).hasSize(2);
+    assertThat(run.listener.ended.get(0).responseBodySize()).isEqualTo(fileBytes);
+    assertThat(run.listener.ended.get(0).bytesMissing()).isFalse();
+    assertNextExchange(run.listener.ended.get(1));
+    run.assertLosses("sendfile", Map.of());
+    run.finish("sendfile");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void repeatedBytesAreSkipped(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Wire wire = run.wire(side, 1);
+    byte[] request = ascii("GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+    byte[] response = ascii("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    wire.data(Party.REQUESTS, 0, request, 0, 10);
+    wire.data(Party.REQUESTS, 5, request, 5, 10); // overlaps the first by 5 bytes
+    wire.data(Party.REQUESTS, 15, request, 15, request.length - 15);
+    wire.data(Party.REQUESTS, 0, request, 0, 8); // all seen already
+    wire.data(Party.RESPONSES, 0, response, 0, response.length);
+
+    assertThat(run.listener.ended).hasSize(1);
+    assertNextExchange(run.listener.ended.get(0));
+    run.assertLosses("overlap", Map.of());
+    run.finish("overlap");
+  }
+}

@@ -1,0 +1,173 @@
+package dev.wirespan.http;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.wirespan.capture.CaptureEvent;
+import dev.wirespan.capture.CaptureEventSink;
+import dev.wirespan.capture.CaptureEventWriter;
+import java.net.InetAddress;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.IntFunction;
+
+/**
+ * Delivers a {@link Conversation} to a tracker as the ring buffer would: one record per syscall,
+ * written by {@link CaptureEventWriter}, with increasing timestamps and a distinct thread id per
+ * syscall so that tests can tell which event an exchange was timed from.
+ */
+final class Wire {
+  static final long FIRST_TIMESTAMP_NANOS = 1_000_000_000L;
+  static final long NANOS_BETWEEN_EVENTS = 1_000L;
+  static final int FIRST_TID = 100;
+
+  /** One delivered data syscall. */
+  record Sent(Conversation.Party party, long offset, long length, long timestampNanos, int tid) {}
+
+  private final CaptureEventSink sink;
+  private final HttpExchange.Side side;
+  private final CaptureEvent.ConnectionRole role;
+  private final CaptureEventWriter writer = new CaptureEventWriter();
+  private final CaptureEvent view = new CaptureEvent();
+  private final List<Sent> sent = new ArrayList<>();
+  private long clock = FIRST_TIMESTAMP_NANOS;
+  private int nextTid = FIRST_TID;
+  private int captureCapBytes = Integer.MAX_VALUE;
+
+  Wire(CaptureEventSink sink, HttpExchange.Side side, long connectionId) {
+    this(sink, side, connectionId, side == HttpExchange.Side.SERVER
+        ? CaptureEvent.ConnectionRole.SERVER
+        : CaptureEvent.ConnectionRole.CLIENT);
+  }
+
+  Wire(
+      CaptureEventSink sink,
+      HttpExchange.Side side,
+      long connectionId,
+      CaptureEvent.ConnectionRole role) {
+    this.sink = sink;
+    this.side = side;
+    this.role = role;
+    try {
+      writer
+          .connectionId(connectionId)
+          .role(role)
+          .pid(4242)
+          .fd(7)
+          .cgroupId(99)
+          .local(InetAddress.getByName("127.0.0.1"), side == HttpExchange.Side.SERVER ? 8080 : 40000)
+          .remote(InetAddress.getByName("127.0.0.2"), side == HttpExchange.Side.SERVER ? 40000 : 8080);
+    } catch (java.net.UnknownHostException e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  /** Copy at most this many payload bytes per syscall, as the kernel side's cap does. */
+  Wire captureCap(int bytes) {
+    this.captureCapBytes = bytes;
+    return this;
+  }
+
+  /** Delivers every step, each cut into syscalls of the sizes {@code split} gives for it. */
+  void deliver(Conversation c, IntFunction<int[]> split) {
+    List<Conversation.Step> steps = c.steps();
+    for (int i = 0; i < steps.size(); i++) {
+      Conversation.Step s = steps.get(i);
+      if (s.close()) {
+        close();
+        continue;
+      }
+      int[] sizes = split.apply(i);
+      int at = 0;
+      for (int size : sizes) {
+        data(s.party(), s.offset() + at, s.bytes(), at, size);
+        at += size;
+      }
+      assertThat(at).as("pieces cover step %d", i).isEqualTo(s.bytes().length);
+    }
+  }
+
+  /** Delivers every step in one syscall each. */
+  void deliver(Conversation c) {
+    deliver(c, i -> new int[] {c.steps().get(i).bytes().length});
+  }
+
+  /** One data syscall moving {@code length} bytes of {@code bytes} from {@code from}. */
+  void data(Conversation.Party party, long offset, byte[] bytes, int from, int length) {
+    int captured = Math.min(length, captureCapBytes);
+    dataTruncated(party, offset, bytes, from, length, captured);
+  }
+
+  /** One data syscall that moved {@code length} bytes of which {@code captured} were copied. */
+  void dataTruncated(
+      Conversation.Party party, long offset, byte[] bytes, int from, long length, int captured) {
+    long ts = tick();
+    int tid = nextTid++;
+    writer
+        .type(CaptureEvent.TYPE_DATA)
+        .direction(directionOf(party))
+        .timestampNanos(ts)
+        .tid(tid)
+        .streamOffset(offset)
+        .length(length);
+    ByteBuffer b =
+        ByteBuffer.allocate(CaptureEvent.HEADER_SIZE + captured)
+            .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    writer.write(b, bytes, from, captured);
+    b.flip();
+    sink.onEvent(view.wrap(b, 0));
+    sent.add(new Sent(party, offset, length, ts, tid));
+  }
+
+  void close() {
+    long ts = tick();
+    writer.type(CaptureEvent.TYPE_CLOSE).timestampNanos(ts).streamOffset(0).length(0);
+    ByteBuffer b = writer.write(new byte[0]);
+    sink.onEvent(view.wrap(b, 0));
+    lastCloseNanos = ts;
+  }
+
+  private long lastCloseNanos;
+
+  long lastCloseNanos() {
+    return lastCloseNanos;
+  }
+
+  /** Advances the clock without an event (e.g. time passing before a late response). */
+  void advance(long nanos) {
+    clock += nanos;
+  }
+
+  long now() {
+    return clock;
+  }
+
+  private long tick() {
+    clock += NANOS_BETWEEN_EVENTS;
+    return clock;
+  }
+
+  CaptureEvent.Direction directionOf(Conversation.Party party) {
+    boolean requestsIngress = side == HttpExchange.Side.SERVER;
+    boolean ingress = (party == Conversation.Party.REQUESTS) == requestsIngress;
+    return ingress ? CaptureEvent.Direction.INGRESS : CaptureEvent.Direction.EGRESS;
+  }
+
+  /** The syscall that moved byte {@code offset} of {@code party}'s stream. */
+  Sent carrying(Conversation.Party party, long offset) {
+    for (Sent s : sent) {
+      if (s.party() == party && s.offset() <= offset && offset < s.offset() + s.length()) {
+        return s;
+      }
+    }
+    throw new AssertionError("no syscall carried " + party + " byte " + offset);
+  }
+
+  List<Sent> sent() {
+    return sent;
+  }
+
+  CaptureEvent.ConnectionRole role() {
+    return role;
+  }
+}
