@@ -1,13 +1,331 @@
 package dev.wirespan.agent;
 
+import dev.wirespan.capture.CaptureEvent;
+import dev.wirespan.capture.CaptureEventSink;
+import dev.wirespan.capture.CaptureException;
+import dev.wirespan.capture.KernelCapture;
+import dev.wirespan.capture.KernelLossCounters;
+import dev.wirespan.capture.RingBufferReader;
+import dev.wirespan.export.ExporterFactory;
+import dev.wirespan.export.SpanBatcher;
+import dev.wirespan.http.ConnectionTracker;
+import dev.wirespan.http.ExchangeListener;
+import dev.wirespan.http.HttpExchange;
+import dev.wirespan.metrics.AgentMetrics;
+import dev.wirespan.metrics.Counter;
+import dev.wirespan.metrics.LossCause;
+import dev.wirespan.span.MonotonicClock;
+import dev.wirespan.span.PeerResolver;
+import dev.wirespan.span.ProcessResourceResolver;
+import dev.wirespan.span.ResourceResolver;
+import dev.wirespan.span.SpanFactory;
+import dev.wirespan.span.TraceLinker;
+import io.opentelemetry.sdk.trace.export.SpanExporter;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 
-/** Wires the pipeline stages and runs them until the process is stopped. */
-public final class Agent {
-  private Agent() {}
+/**
+ * Wires the pipeline (kernel capture, connection decoding, trace linking, spans, export) and runs
+ * it on one capture thread until the process is stopped. The only class that knows every stage.
+ */
+public final class Agent implements AutoCloseable {
+  private static final Logger LOG = Logger.getLogger(Agent.class.getName());
 
+  /** Longest wait for kernel events before housekeeping runs. */
+  private static final int POLL_TIMEOUT_MILLIS = 100;
+  /** How often timed-out requests and idle connections are looked for. */
+  private static final long EXPIRE_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+  /** How often the kernel's loss counters are read into the agent's metrics. */
+  private static final long KERNEL_COUNTERS_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
+  /** The capture loop is unhealthy when it has not come round for this long. */
+  private static final long STALL_NANOS = TimeUnit.SECONDS.toNanos(10);
+  /** Bound on a graceful stop (drain, flush, detach). */
+  private static final Duration STOP_TIMEOUT = Duration.ofSeconds(20);
+  /** Errors logged in full before further ones are only counted (until the next status line). */
+  private static final int LOGGED_ERRORS_PER_INTERVAL = 5;
+
+  private final AgentConfig config;
+  private final AgentMetrics metrics = new AgentMetrics();
+  private final Counter events;
+  private final Counter eventBytes;
+  private final Counter pipelineErrors;
+  private final SpanBatcher batcher;
+  private final ConnectionTracker tracker;
+  private final StatusLine statusLine;
+  private final CountDownLatch stopped = new CountDownLatch(1);
+  private final List<AutoCloseable> resources = new ArrayList<>();
+
+  private volatile boolean running = true;
+  private volatile boolean attached;
+  private volatile long lastLoopNanos = System.nanoTime();
+  private int errorsLoggedThisInterval;
+  private KernelCapture capture;
+  private final long[] kernelCountersSeen = new long[KernelLossCounters.COUNT];
+
+  Agent(AgentConfig config, SpanExporter exporter, ResourceResolver resourceResolver, PeerResolver peers) {
+    this.config = config;
+    this.events = metrics.counter("wirespan_events_total", "Kernel events read from the ring buffer.");
+    this.eventBytes =
+        metrics.counter(
+            "wirespan_event_bytes_total", "Bytes moved by the traced syscalls the events describe.");
+    this.pipelineErrors =
+        metrics.counter(
+            "wirespan_pipeline_errors_total",
+            "Unexpected errors while handling an event (the event is skipped, the pipeline goes on).");
+    this.batcher =
+        SpanBatcher.builder(exporter, metrics).setQueueCapacity(config.spanQueueSize()).build();
+    SpanFactory spans = new SpanFactory(resourceResolver, peers, MonotonicClock.system());
+    ExchangeListener toExport =
+        new ExchangeListener() {
+          @Override
+          public void onRequestStart(HttpExchange exchange) {
+            // Read the process's identity while it surely runs: short-lived clients (curl)
+            // have often exited by the time their response is complete.
+            resourceResolver.resolve(exchange.connection());
+          }
+
+          @Override
+          public void onExchangeEnd(HttpExchange exchange) {
+            batcher.offer(spans.toSpan(exchange));
+          }
+        };
+    TraceLinker linker =
+        TraceLinker.builder(toExport, metrics).setThreadCorrelation(config.threadCorrelation()).build();
+    this.tracker = new ConnectionTracker(config.httpSettings(), linker, metrics);
+    this.statusLine = new StatusLine(metrics, tracker, batcher);
+    metrics.gauge(
+        "wirespan_ready", "1 once the kernel programs are attached.", () -> attached ? 1 : 0);
+  }
+
+  /** Runs the agent in this thread until SIGTERM/SIGINT; returns the process exit code. */
   static int runUntilStopped(AgentConfig config, PrintWriter err) {
-    err.println("wirespan-agent: pipeline not wired yet");
-    return WirespanCommand.EXIT_START_FAILED;
+    AgentLogging.configure(config.logLevel());
+    for (String line : config.describe()) {
+      LOG.fine(() -> "setting " + line);
+    }
+    SpanExporter exporter;
+    try {
+      exporter = ExporterFactory.create(config.exportSettings());
+    } catch (RuntimeException e) {
+      err.println("wirespan-agent: cannot create the span exporter: " + e.getMessage());
+      return WirespanCommand.EXIT_USAGE;
+    }
+    Agent agent =
+        new Agent(config, exporter, new ProcessResourceResolver(hostName(config)), PeerResolver.NONE);
+    Thread hook = new Thread(agent::requestStopAndWait, "wirespan-shutdown");
+    Runtime.getRuntime().addShutdownHook(hook);
+    try {
+      agent.start();
+    } catch (CaptureException | IOException e) {
+      err.println("wirespan-agent: cannot start: " + e.getMessage());
+      agent.close();
+      return WirespanCommand.EXIT_START_FAILED;
+    }
+    agent.runCaptureLoop();
+    return 0;
+  }
+
+  /** Opens the admin endpoint, then loads and attaches the kernel programs. */
+  void start() throws IOException {
+    if (config.adminAddress() != null) {
+      AdminServer admin =
+          AdminServer.start(config.adminAddress(), metrics, this::health, this::readiness);
+      resources.add(admin);
+      LOG.info(() -> "admin endpoint on http://" + hostPort(admin) + " (/healthz /readyz /metrics)");
+    }
+    int self = Math.toIntExact(ProcessHandle.current().pid());
+    capture = KernelCapture.open(config.captureSettings(self));
+    RingBufferReader ring = capture.ringBuffer();
+    metrics.gauge(
+        "wirespan_ring_buffer_used_bytes", "Unread bytes in the kernel ring buffer.", ring::availableBytes);
+    metrics.gauge(
+        "wirespan_ring_buffer_size_bytes", "Size of the kernel ring buffer.", ring::capacity);
+    attached = true;
+    LOG.info(
+        () ->
+            "capturing HTTP/1.x on this host: "
+                + capture.attachedPrograms().size()
+                + " kernel programs attached, exporting to "
+                + config.outputs()
+                + (config.outputs().contains(dev.wirespan.export.ExportSettings.Output.OTLP)
+                    ? " (" + config.exportSettings().resolvedOtlpEndpoint() + ")"
+                    : ""));
+    if (!config.statusInterval().isZero()) {
+      ScheduledExecutorService status =
+          Executors.newSingleThreadScheduledExecutor(
+              r -> {
+                Thread t = new Thread(r, "wirespan-status");
+                t.setDaemon(true);
+                return t;
+              });
+      long period = config.statusInterval().toMillis();
+      status.scheduleAtFixedRate(this::logStatus, period, period, TimeUnit.MILLISECONDS);
+      resources.add(status::shutdownNow);
+    }
+  }
+
+  /** The capture thread: drains the ring buffer into the decoders until stopped. */
+  void runCaptureLoop() {
+    Thread.currentThread().setName("wirespan-capture");
+    RingBufferReader ring = capture.ringBuffer();
+    CaptureEventSink sink = this::onEvent;
+    long lastExpire = System.nanoTime();
+    long lastKernelCounters = lastExpire;
+    try {
+      while (running) {
+        try {
+          ring.poll(sink, POLL_TIMEOUT_MILLIS);
+        } catch (RuntimeException e) {
+          reportError("reading the ring buffer", e);
+        }
+        long now = System.nanoTime();
+        lastLoopNanos = now;
+        if (now - lastExpire >= EXPIRE_INTERVAL_NANOS) {
+          lastExpire = now;
+          try {
+            tracker.expire(now);
+          } catch (RuntimeException e) {
+            reportError("expiring connections", e);
+          }
+        }
+        if (now - lastKernelCounters >= KERNEL_COUNTERS_INTERVAL_NANOS) {
+          lastKernelCounters = now;
+          readKernelCounters();
+        }
+      }
+    } finally {
+      shutDownPipeline();
+    }
+  }
+
+  private void onEvent(CaptureEvent event) {
+    events.inc();
+    eventBytes.add(event.length());
+    try {
+      tracker.onEvent(event);
+    } catch (RuntimeException e) {
+      reportError("decoding an event of connection " + event.connectionId(), e);
+    }
+  }
+
+  private void reportError(String what, RuntimeException e) {
+    pipelineErrors.inc();
+    if (errorsLoggedThisInterval++ < LOGGED_ERRORS_PER_INTERVAL) {
+      LOG.log(Level.WARNING, "error while " + what + " (skipped, counted)", e);
+    }
+  }
+
+  private void readKernelCounters() {
+    KernelLossCounters kernel = capture.lossCounters();
+    addDelta(kernel, KernelLossCounters.RINGBUF_FULL, LossCause.KERNEL_RINGBUF_FULL);
+    addDelta(kernel, KernelLossCounters.MAP_FULL, LossCause.KERNEL_MAP_FULL);
+    addDelta(kernel, KernelLossCounters.COPY_TRUNCATED, LossCause.KERNEL_COPY_TRUNCATED);
+  }
+
+  private void addDelta(KernelLossCounters kernel, int index, LossCause cause) {
+    long now = kernel.read(index);
+    long delta = now - kernelCountersSeen[index];
+    if (delta > 0) {
+      metrics.loss(cause).add(delta);
+      kernelCountersSeen[index] = now;
+    }
+  }
+
+  /** Ends the pipeline in data-path order, so that what was captured is exported. */
+  private void shutDownPipeline() {
+    try {
+      if (capture != null) {
+        readKernelCounters();
+        capture.close(); // detach first: no new events
+      }
+      tracker.closeAll(); // pending exchanges end as spans
+      batcher.close(); // flush within its close timeout
+      logStatus();
+    } catch (RuntimeException e) {
+      LOG.log(Level.WARNING, "error while stopping", e);
+    } finally {
+      close();
+      stopped.countDown();
+    }
+  }
+
+  /** Shutdown hook: stops the capture loop and waits, bounded, for the pipeline to drain. */
+  private void requestStopAndWait() {
+    if (!attached) {
+      close();
+      return;
+    }
+    LOG.info("stopping: detaching programs and flushing spans");
+    running = false;
+    try {
+      if (!stopped.await(STOP_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
+        LOG.warning("pipeline did not stop within " + STOP_TIMEOUT + "; exiting anyway");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  AdminServer.Status health() {
+    long stalledFor = System.nanoTime() - lastLoopNanos;
+    if (attached && running && stalledFor > STALL_NANOS) {
+      return new AdminServer.Status(
+          false,
+          "capture loop stalled for " + TimeUnit.NANOSECONDS.toSeconds(stalledFor) + " s");
+    }
+    return new AdminServer.Status(true, "ok");
+  }
+
+  AdminServer.Status readiness() {
+    if (!attached) {
+      return new AdminServer.Status(false, "kernel programs not attached yet");
+    }
+    return new AdminServer.Status(true, "ready: kernel programs attached");
+  }
+
+  private void logStatus() {
+    LOG.info(statusLine.format());
+    errorsLoggedThisInterval = 0;
+  }
+
+  @Override
+  public void close() {
+    for (int i = resources.size() - 1; i >= 0; i--) {
+      try {
+        resources.get(i).close();
+      } catch (Exception e) {
+        LOG.log(Level.FINE, "closing " + resources.get(i), e);
+      }
+    }
+    resources.clear();
+    if (capture != null) {
+      capture.close();
+    }
+  }
+
+  private static String hostPort(AdminServer admin) {
+    return admin.address().getHostString() + ":" + admin.address().getPort();
+  }
+
+  private static String hostName(AgentConfig config) {
+    if (config.nodeName() != null) {
+      return config.nodeName();
+    }
+    try {
+      return Files.readString(Path.of("/proc/sys/kernel/hostname")).trim();
+    } catch (IOException e) {
+      return "localhost";
+    }
   }
 }

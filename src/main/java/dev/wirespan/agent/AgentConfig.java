@@ -12,6 +12,12 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.logging.Level;
+import dev.wirespan.capture.CaptureSettings;
+import dev.wirespan.export.ExportSettings;
+import dev.wirespan.export.ExportSettings.Compression;
+import dev.wirespan.export.ExportSettings.Output;
+import dev.wirespan.export.ExportSettings.Protocol;
+import dev.wirespan.http.HttpSettings;
 import javax.annotation.Nullable;
 
 /** The agent's validated configuration, built from {@link SettingValues}. */
@@ -19,16 +25,12 @@ public final class AgentConfig {
   /** Largest capture cap the kernel side supports (WS_MAX_PAYLOAD). */
   public static final long MAX_CAPTURE_BYTES = 16 * 1024;
 
-  private static final long MIN_RING_BUFFER_BYTES = 64 * 1024;
-  private static final long MAX_RING_BUFFER_BYTES = 1L << 30;
-  private static final int MAX_QUEUE = 1 << 22;
+  /** Smallest capture cap: enough for a request line and the first headers. */
+  public static final long MIN_CAPTURE_BYTES = 64;
 
-  /** Span outputs. */
-  public enum Output {
-    CONSOLE,
-    OTLP,
-    JSONL
-  }
+  private static final long MIN_RING_BUFFER_BYTES = 64 * 1024;
+  private static final long MAX_RING_BUFFER_BYTES = 512L << 20;
+  private static final int MAX_QUEUE = 1 << 22;
 
   /** Whether Kubernetes metadata is used. */
   public enum KubernetesMode {
@@ -40,10 +42,10 @@ public final class AgentConfig {
   private final SettingValues values;
   private final Set<Output> outputs;
   @Nullable private final String otlpEndpoint;
-  private final String otlpProtocol;
+  private final Protocol otlpProtocol;
   private final Map<String, String> otlpHeaders;
   private final Duration otlpTimeout;
-  private final String otlpCompression;
+  private final Compression otlpCompression;
   private final Path jsonlFile;
   private final int captureBytes;
   private final long ringBufferBytes;
@@ -63,18 +65,20 @@ public final class AgentConfig {
     this.values = v;
     this.outputs = outputs(v);
     this.otlpEndpoint = blankToNull(v.string(Setting.OTLP_ENDPOINT));
-    this.otlpProtocol = v.string(Setting.OTLP_PROTOCOL).trim().toLowerCase(Locale.ROOT);
-    if (!otlpProtocol.equals("grpc") && !otlpProtocol.equals("http/protobuf")) {
+    try {
+      this.otlpProtocol = Protocol.parse(v.string(Setting.OTLP_PROTOCOL));
+    } catch (IllegalArgumentException e) {
       throw v.invalid(Setting.OTLP_PROTOCOL, "grpc or http/protobuf");
     }
     this.otlpHeaders = headers(v);
     this.otlpTimeout = v.duration(Setting.OTLP_TIMEOUT);
-    this.otlpCompression = v.string(Setting.OTLP_COMPRESSION).trim().toLowerCase(Locale.ROOT);
-    if (!otlpCompression.equals("gzip") && !otlpCompression.equals("none")) {
+    try {
+      this.otlpCompression = Compression.parse(v.string(Setting.OTLP_COMPRESSION));
+    } catch (IllegalArgumentException e) {
       throw v.invalid(Setting.OTLP_COMPRESSION, "gzip or none");
     }
     this.jsonlFile = Path.of(v.string(Setting.JSONL_FILE));
-    this.captureBytes = (int) v.bytes(Setting.CAPTURE_BYTES, 0, MAX_CAPTURE_BYTES);
+    this.captureBytes = (int) v.bytes(Setting.CAPTURE_BYTES, MIN_CAPTURE_BYTES, MAX_CAPTURE_BYTES);
     this.ringBufferBytes =
         v.bytes(Setting.RING_BUFFER_SIZE, MIN_RING_BUFFER_BYTES, MAX_RING_BUFFER_BYTES);
     if (Long.bitCount(ringBufferBytes) != 1) {
@@ -110,7 +114,7 @@ public final class AgentConfig {
     return otlpEndpoint;
   }
 
-  public String otlpProtocol() {
+  public Protocol otlpProtocol() {
     return otlpProtocol;
   }
 
@@ -122,8 +126,8 @@ public final class AgentConfig {
     return otlpTimeout;
   }
 
-  public boolean otlpGzip() {
-    return otlpCompression.equals("gzip");
+  public Compression otlpCompression() {
+    return otlpCompression;
   }
 
   public Path jsonlFile() {
@@ -189,12 +193,11 @@ public final class AgentConfig {
   private static Set<Output> outputs(SettingValues v) {
     Set<Output> out = new LinkedHashSet<>();
     for (String part : v.string(Setting.EXPORTER).split(",")) {
-      String p = part.trim().toUpperCase(Locale.ROOT);
-      if (p.isEmpty()) {
+      if (part.isBlank()) {
         continue;
       }
       try {
-        out.add(Output.valueOf(p));
+        out.add(Output.parse(part));
       } catch (IllegalArgumentException e) {
         throw v.invalid(Setting.EXPORTER, "a comma list of console, otlp, jsonl");
       }
@@ -274,6 +277,45 @@ public final class AgentConfig {
       case "trace" -> Level.FINEST;
       default -> throw v.invalid(Setting.LOG_LEVEL, "error, warn, info or debug");
     };
+  }
+
+  /** Settings of the kernel capture stage; {@code selfTgid} is the agent's own process. */
+  public CaptureSettings captureSettings(int selfTgid) {
+    return CaptureSettings.builder()
+        .setCaptureBytes(captureBytes)
+        .setRingBufferBytes(Math.toIntExact(ringBufferBytes))
+        .setSelfTgid(selfTgid)
+        .build();
+  }
+
+  /** Settings of the HTTP decoding stage. */
+  public HttpSettings httpSettings() {
+    return HttpSettings.builder()
+        .setResponseTimeout(responseTimeout)
+        .setIdleConnectionTimeout(idleConnectionTimeout)
+        .setMaxConnections(maxConnections)
+        .build();
+  }
+
+  /** Settings of the export stage. */
+  public ExportSettings exportSettings() {
+    ExportSettings.Builder b =
+        ExportSettings.builder()
+            .setOutputs(outputs)
+            .setOtlpProtocol(otlpProtocol)
+            .setOtlpHeaders(otlpHeaders)
+            .setOtlpTimeout(otlpTimeout)
+            .setOtlpCompression(otlpCompression)
+            .setJsonlFile(jsonlFile);
+    // A signal-specific endpoint is used as is; the generic one gets /v1/traces for HTTP.
+    if (otlpEndpoint != null) {
+      if (values.source(Setting.OTLP_ENDPOINT).endsWith("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
+        b.setOtlpTracesEndpoint(otlpEndpoint);
+      } else {
+        b.setOtlpEndpoint(otlpEndpoint);
+      }
+    }
+    return b.build();
   }
 
   /** One line per setting with its value and source, for the start-up log. */

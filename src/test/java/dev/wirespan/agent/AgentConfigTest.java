@@ -3,6 +3,7 @@ package dev.wirespan.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.wirespan.export.ExportSettings;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
@@ -19,11 +20,11 @@ class AgentConfigTest {
   @Test
   void defaultsAreValid() {
     AgentConfig c = AgentConfig.from(SettingValues.resolve(Map.of(), Map.of()));
-    assertThat(c.outputs()).containsExactly(AgentConfig.Output.CONSOLE);
+    assertThat(c.outputs()).containsExactly(ExportSettings.Output.CONSOLE);
     assertThat(c.captureBytes()).isEqualTo(4096);
     assertThat(c.ringBufferBytes()).isEqualTo(8L << 20);
     assertThat(c.responseTimeout()).isEqualTo(Duration.ofSeconds(30));
-    assertThat(c.otlpProtocol()).isEqualTo("grpc");
+    assertThat(c.otlpProtocol()).isEqualTo(ExportSettings.Protocol.GRPC);
     assertThat(c.otlpEndpoint()).isNull();
     assertThat(c.adminAddress().getPort()).isEqualTo(9464);
     assertThat(c.kubernetes()).isEqualTo(AgentConfig.KubernetesMode.AUTO);
@@ -49,7 +50,7 @@ class AgentConfigTest {
     assertThat(c.captureBytes()).isEqualTo(2048);
     assertThat(c.responseTimeout()).isEqualTo(Duration.ofSeconds(7));
     assertThat(c.spanQueueSize()).isEqualTo(100);
-    assertThat(c.outputs()).containsExactly(AgentConfig.Output.CONSOLE, AgentConfig.Output.JSONL);
+    assertThat(c.outputs()).containsExactly(ExportSettings.Output.CONSOLE, ExportSettings.Output.JSONL);
     assertThat(c.otlpEndpoint()).isEqualTo("http://traces:4317");
     assertThat(c.otlpHeaders()).containsEntry("api-key", "s=cret").containsEntry("x", "y");
     assertThat(c.values().source(Setting.SPAN_QUEUE_SIZE)).startsWith("file");
@@ -70,7 +71,7 @@ class AgentConfigTest {
         .hasMessageContaining("--capture-bytes")
         .hasMessageContaining("lots");
     assertThatThrownBy(() -> config(Setting.CAPTURE_BYTES, "64KiB"))
-        .hasMessageContaining("from 0 to 16384");
+        .hasMessageContaining("from 64 to 16384");
     assertThatThrownBy(() -> config(Setting.RING_BUFFER_SIZE, "3MiB"))
         .hasMessageContaining("power of two");
     assertThatThrownBy(() -> config(Setting.EXPORTER, "console,zipkin"))
