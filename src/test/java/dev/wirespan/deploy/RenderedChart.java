@@ -34,6 +34,17 @@ final class RenderedChart {
     return new RenderedChart(template.call());
   }
 
+  /** Renders as {@code helm template <release> -n <namespace> -f <valuesFile>}. */
+  static RenderedChart render(String release, String namespace, Path valuesFile) {
+    return new RenderedChart(
+        new Helm(CHART)
+            .template()
+            .withName(release)
+            .withNamespace(namespace)
+            .withValuesFile(valuesFile)
+            .call());
+  }
+
   static RenderedChart render() {
     return render(Map.of());
   }
