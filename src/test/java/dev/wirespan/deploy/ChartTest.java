@@ -346,24 +346,30 @@ class ChartTest {
   }
 
   @Test
-  void optionalSwitchesAddMemlockCapabilityProfilesAndTheDebugfsTracingMount() {
+  void optionalSwitchesAddTheMemlockCapabilityProfilesAndADebugfsTracefs() {
     RenderedChart chart =
         RenderedChart.render(
             Map.of(
                 "securityContext.sysResource", true,
                 "securityContext.seccompProfile.type", "Unconfined",
                 "securityContext.appArmorProfile.type", "Unconfined",
-                "hostPaths.debugfsTracing", true));
+                "hostPaths.tracing", "/sys/kernel/debug/tracing"));
     Container agent = agent(chart);
     assertThat(agent.getSecurityContext().getCapabilities().getAdd())
         .containsExactlyInAnyOrder("BPF", "PERFMON", "SYS_PTRACE", "DAC_READ_SEARCH", "SYS_RESOURCE");
     assertThat(agent.getSecurityContext().getSeccompProfile().getType()).isEqualTo("Unconfined");
     assertThat(agent.getSecurityContext().getAppArmorProfile().getType()).isEqualTo("Unconfined");
-    assertThat(agent.getVolumeMounts())
-        .anySatisfy(m -> {
-          assertThat(m.getMountPath()).isEqualTo("/sys/kernel/debug/tracing");
-          assertThat(m.getReadOnly()).isTrue();
-        });
+    // The node's tracefs under debugfs still appears where the agent and libbpf look for it.
+    VolumeMount tracing =
+        agent.getVolumeMounts().stream()
+            .filter(m -> m.getMountPath().equals("/sys/kernel/tracing"))
+            .findFirst()
+            .orElseThrow();
+    assertThat(tracing.getReadOnly()).isTrue();
+    assertThat(pod(chart).getVolumes())
+        .filteredOn(v -> v.getName().equals(tracing.getName()))
+        .singleElement()
+        .satisfies(v -> assertThat(v.getHostPath().getPath()).isEqualTo("/sys/kernel/debug/tracing"));
   }
 
   @Test
