@@ -210,7 +210,14 @@ public final class ConnectionTracker implements CaptureEventSink {
           lastConnection = null;
         }
         connectionCountGauge = connections.size();
-        c.close(event.timestampNanos());
+        try {
+          c.close(event.timestampNanos());
+        } catch (RuntimeException e) {
+          logUnexpected(e);
+          decoderErrors.inc();
+          c.evict();
+        }
+        updateGauges();
       }
       return;
     }
@@ -370,7 +377,6 @@ public final class ConnectionTracker implements CaptureEventSink {
     Pending(HttpExchange exchange) {
       this.exchange = exchange;
     }
-
   }
 
   /** One tracked connection: pairing queue and the two directions' streams. */
