@@ -15,7 +15,8 @@ package dev.wirespan.span;
  *   <li>hexadecimal of at least {@value #MIN_HEX_ID_CHARS} characters with a digit (hashes,
  *       object ids);
  *   <li>a token of at least {@value #MIN_TOKEN_ID_CHARS} letters, digits and {@code -_.~=+%}
- *       with at least one digit (base64 and ULID-like ids, slugs with numbers);
+ *       with at least one digit (base64 and ULID-like ids), unless it is a lower-case domain
+ *       name such as {@code discovery.k8s.io};
  *   <li>an e-mail address;
  *   <li>longer than {@value #MAX_LITERAL_SEGMENT_CHARS} characters (no route has such a literal).
  * </ul>
@@ -31,6 +32,7 @@ public final class RouteTemplate {
   public static final int MIN_HEX_ID_CHARS = 8;
   public static final int MIN_TOKEN_ID_CHARS = 16;
   public static final int MAX_LITERAL_SEGMENT_CHARS = 64;
+
   /** Longest file extension kept apart from an identifier, e.g. ".json" -> 4. */
   private static final int MAX_EXTENSION_CHARS = 5;
   private static final String TRUNCATION_MARK = "/...";
@@ -165,7 +167,33 @@ public final class RouteTemplate {
         return true;
       }
     }
-    return length >= MIN_TOKEN_ID_CHARS;
+    return length >= MIN_TOKEN_ID_CHARS && !isDomainName(s, start, end);
+  }
+
+  /**
+   * Lower-case dot-separated labels that each start with a letter: a host or API group name
+   * ({@code discovery.k8s.io}), a literal of the route rather than an id.
+   */
+  private static boolean isDomainName(CharSequence s, int start, int end) {
+    boolean labelStart = true;
+    boolean dot = false;
+    for (int i = start; i < end; i++) {
+      char c = s.charAt(i);
+      if (c == '.') {
+        if (labelStart) {
+          return false;
+        }
+        dot = true;
+        labelStart = true;
+        continue;
+      }
+      boolean lower = c >= 'a' && c <= 'z';
+      if (labelStart ? !lower : !(lower || (c >= '0' && c <= '9') || c == '-')) {
+        return false;
+      }
+      labelStart = false;
+    }
+    return dot && !labelStart;
   }
 
   private static boolean hasDotAfter(CharSequence s, int at, int end) {

@@ -40,6 +40,8 @@ class RouteTemplateTest {
         "/1/2/3/4/5/6/7/8/9/10/11/12                    | /{id}/{id}/{id}/{id}/{id}/{id}/{id}/{id}/{id}/{id}/...",
         "/x/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | /x/{id}",
         "/search/hello%20world                          | /search/hello%20world",
+        "/apis/discovery.k8s.io/v1/endpointslices       | /apis/discovery.k8s.io/v1/endpointslices",
+        "/apis/metrics.k8s.io/v1beta1/pods              | /apis/metrics.k8s.io/v1beta1/pods",
       })
   void replacesIdentifierSegments(String target, String route) {
     assertThat(RouteTemplate.of(target)).isEqualTo(route);
