@@ -9,6 +9,13 @@
  * the arguments; sys_exit takes them back, advances the direction's stream
  * offset by the return value and copies the bytes from user memory.
  * Connections whose first payload is not HTTP/1.x stop producing events.
+ *
+ * The agent's own process (self_tgid) produces no events, and neither does the
+ * other end of its connections on this node: the local endpoints of its TCP
+ * sockets are kept in self_endpoints (from connect(), or from its first write
+ * on a socket connected earlier), and a connection of another process whose
+ * remote endpoint is one of them never becomes HTTP (unless it connected and
+ * spoke first: a client of the agent).
  */
 #include <linux/bpf.h>
 #include "wirespan_kernel.h"
@@ -127,6 +134,75 @@ static __always_inline void read_tuple(struct sock *sk, struct ws_conn *c)
 	bpf_core_read(c->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
 	c->family = is_v4_mapped(c->local_addr) && is_v4_mapped(c->remote_addr) ? WS_AF_INET
 										  : WS_AF_INET6;
+}
+
+/* The local endpoint of sk, in the form other sockets see it as their remote one. */
+static __always_inline void local_endpoint(struct sock *sk, struct ws_endpoint *ep)
+{
+	ep->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET)
+		v4_mapped(ep->addr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
+	else /* a dual-stack socket talking IPv4 holds its address v4-mapped here */
+		bpf_core_read(ep->addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+}
+
+/*
+ * Remembers the local endpoint of the agent's TCP socket fd (when it has one).
+ * Called on every write of the agent, so it updates the map only when the
+ * endpoint is not already known for this very socket: once per connection.
+ */
+static __always_inline void remember_self_socket(__s32 fd)
+{
+	struct file *file = fd_file(fd);
+	struct ws_endpoint ep = {};
+	struct sock *sk;
+	__u64 owner, *known;
+
+	if (!file)
+		return;
+	sk = tcp_sock_of(file);
+	if (!sk)
+		return;
+	local_endpoint(sk, &ep);
+	if (ep.port == 0)
+		return; /* neither bound nor connected: nobody can be talking to it */
+	owner = (__u64)sk;
+	known = bpf_map_lookup_elem(&self_endpoints, &ep);
+	if (known && *known == owner)
+		return;
+	if (bpf_map_update_elem(&self_endpoints, &ep, &owner, BPF_ANY))
+		count_loss(WS_LOSS_MAP_FULL);
+}
+
+/* Forgets the agent's socket fd as it is closed (unless another socket took its endpoint since). */
+static __always_inline void forget_self_socket(__s32 fd)
+{
+	struct file *file = fd_file(fd);
+	struct ws_endpoint ep = {};
+	struct sock *sk;
+	__u64 *known;
+
+	if (!file)
+		return;
+	sk = tcp_sock_of(file);
+	if (!sk)
+		return;
+	local_endpoint(sk, &ep);
+	known = bpf_map_lookup_elem(&self_endpoints, &ep);
+	if (known && *known == (__u64)sk)
+		bpf_map_delete_elem(&self_endpoints, &ep);
+}
+
+/* Whether c's peer is a socket of the agent's own process. */
+static __always_inline bool talks_to_self(const struct ws_conn *c)
+{
+	struct ws_endpoint ep = {};
+
+	if (!self_tgid)
+		return false;
+	__builtin_memcpy(ep.addr, c->remote_addr, 16);
+	ep.port = c->remote_port;
+	return bpf_map_lookup_elem(&self_endpoints, &ep) != NULL;
 }
 
 static __always_inline struct ws_event *scratch_event(void)
@@ -255,8 +331,13 @@ static __always_inline int on_enter(__s32 fd, __u64 buf, __u64 count, __u8 kind,
 	struct ws_pending p = {};
 	struct ws_conn *c;
 
-	if (fd < 0 || is_self(tgid))
+	if (fd < 0)
 		return 0;
+	if (is_self(tgid)) {
+		if (direction == WS_DIR_EGRESS)
+			remember_self_socket(fd);
+		return 0;
+	}
 	c = conn_of(conn_key(tgid, fd), fd);
 	if (!c || c->state == WS_PROTO_NOT_HTTP)
 		return 0;
@@ -274,8 +355,13 @@ static __always_inline int on_enter_msg(__s32 fd, __u64 msg_ptr, __u8 direction)
 {
 	struct user_msghdr msg;
 
-	if (fd < 0 || is_self(bpf_get_current_pid_tgid() >> 32))
+	if (fd < 0)
 		return 0;
+	if (is_self(bpf_get_current_pid_tgid() >> 32)) {
+		if (direction == WS_DIR_EGRESS)
+			remember_self_socket(fd);
+		return 0;
+	}
 	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)msg_ptr))
 		return 0;
 	return on_enter(fd, (__u64)msg.msg_iov, msg.msg_iovlen, WS_CALL_VECTOR, direction);
@@ -400,6 +486,24 @@ static __always_inline int on_exit(long ret)
 				return 0; /* nothing to judge by */
 			__builtin_memcpy(&word, e->payload, 8);
 			if (starts_http(word, captured)) {
+				/*
+				 * The other end of the agent's own traffic (e.g. a collector
+				 * reading the agent's exports). Judged here, on the first HTTP
+				 * payload, rather than when the connection was tracked: by now
+				 * the agent has recorded its endpoint (its connect() returned and
+				 * it wrote what this reads, or this answers it), while an
+				 * accept() can return before the agent's connect() does, and a
+				 * connection opened before the capture is tracked before the
+				 * agent's first write. A process that connected and speaks first
+				 * is a client of the agent and stays traced: whether the agent
+				 * has answered by the time its write returns is a race.
+				 */
+				if ((p.direction == WS_DIR_INGRESS || c->role != WS_ROLE_CLIENT) &&
+				    talks_to_self(c)) {
+					c->state = WS_PROTO_NOT_HTTP;
+					count_loss(WS_LOSS_SELF_CONNS_IGNORED);
+					return 0;
+				}
 				c->state = WS_PROTO_HTTP;
 			} else {
 				c->probes++;
@@ -545,7 +649,7 @@ int enter_connect(struct trace_event_raw_sys_enter *ctx)
 	struct ws_pending p = {};
 	struct file *file;
 
-	if (fd < 0 || is_self(pid_tgid >> 32))
+	if (fd < 0)
 		return 0;
 	file = fd_file(fd);
 	if (!file || !tcp_sock_of(file))
@@ -573,6 +677,10 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	/* a non-blocking connect returns -EINPROGRESS with the tuple already chosen */
 	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;
+	if (is_self(pid_tgid >> 32)) {
+		remember_self_socket(fd);
+		return 0;
+	}
 	file = fd_file(fd);
 	if (!file)
 		return 0;
@@ -620,8 +728,12 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	__u64 key;
 	struct ws_conn *c;
 
-	if (fd < 0 || is_self(tgid))
+	if (fd < 0)
 		return 0;
+	if (is_self(tgid)) {
+		forget_self_socket(fd);
+		return 0;
+	}
 	key = conn_key(tgid, fd);
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c)

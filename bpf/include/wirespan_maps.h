@@ -46,6 +46,16 @@ struct ws_pending {
 	__u16 _pad;
 };
 
+/* A TCP endpoint: address (IPv4 v4-mapped) and port in host order. */
+struct ws_endpoint {
+	__u8  addr[16];
+	__u16 port;
+	__u16 _pad; /* zero: the whole struct is a hash key */
+};
+
+/* Sockets of the agent's own process remembered at once (LRU: the least recently used goes). */
+#define WS_SELF_ENDPOINT_ENTRIES 4096
+
 /* Events to user space, consumed through mmap by RingBufferReader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -72,6 +82,20 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } losses SEC(".maps");
+
+/*
+ * Local endpoints of the agent's own TCP sockets -> the struct sock * that has
+ * it. A connection of another process whose remote endpoint is one of them is
+ * the other end of the agent's own traffic (same node: no NAT in between), e.g.
+ * a local OpenTelemetry Collector reading the agent's exports: it is ignored,
+ * or tracing it would feed spans back into the exports.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, WS_SELF_ENDPOINT_ENTRIES);
+	__type(key, struct ws_endpoint);
+	__type(value, __u64);
+} self_endpoints SEC(".maps");
 
 /*
  * Where an event is built before bpf_ringbuf_output, one slot per CPU (tracepoint

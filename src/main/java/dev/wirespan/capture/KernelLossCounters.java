@@ -3,7 +3,8 @@ package dev.wirespan.capture;
 import com.sun.jna.Memory;
 
 /**
- * The kernel side's loss counters: the per-CPU "losses" array, summed over CPUs. One native call
+ * The kernel side's loss counters (and the count of connections it ignored as the agent's own
+ * traffic): the per-CPU "losses" array, summed over CPUs. One native call
  * per counter per read: meant for a metrics scrape, not the event path. Indexes mirror {@code
  * bpf/include/wirespan_losses.h}.
  */
@@ -16,8 +17,13 @@ public final class KernelLossCounters {
   public static final int COPY_TRUNCATED = 2;
   /** {@code WS_LOSS_EVENTS_EMITTED}: events written into the ring buffer. */
   public static final int EVENTS_EMITTED = 3;
+  /**
+   * {@code WS_LOSS_SELF_CONNS_IGNORED}: connections of other processes left untraced because
+   * their peer is the agent itself (e.g. a collector on this node reading the agent's exports).
+   */
+  public static final int SELF_CONNECTIONS_IGNORED = 4;
   /** {@code WS_LOSS_COUNT}. */
-  public static final int COUNT = 4;
+  public static final int COUNT = 5;
 
   /** Per-CPU values are copied out 8-byte aligned, one per possible CPU. */
   private static final int PER_CPU_VALUE_BYTES = 8;
@@ -53,6 +59,11 @@ public final class KernelLossCounters {
 
   public long eventsEmitted() {
     return read(EVENTS_EMITTED);
+  }
+
+  /** Connections whose peer is the agent's own process, ignored so that exports are not traced. */
+  public long selfConnectionsIgnored() {
+    return read(SELF_CONNECTIONS_IGNORED);
   }
 
   /**

@@ -69,6 +69,8 @@ class CaptureEventLayoutTest {
     assertThat(c.get("WS_LOSS_MAP_FULL")).isEqualTo(KernelLossCounters.MAP_FULL);
     assertThat(c.get("WS_LOSS_COPY_TRUNCATED")).isEqualTo(KernelLossCounters.COPY_TRUNCATED);
     assertThat(c.get("WS_LOSS_EVENTS_EMITTED")).isEqualTo(KernelLossCounters.EVENTS_EMITTED);
+    assertThat(c.get("WS_LOSS_SELF_CONNS_IGNORED"))
+        .isEqualTo(KernelLossCounters.SELF_CONNECTIONS_IGNORED);
     assertThat(c.get("WS_LOSS_COUNT")).isEqualTo(KernelLossCounters.COUNT);
   }
 
@@ -144,7 +146,7 @@ class CaptureEventLayoutTest {
             "WS_FLAG_SENDFILE", "WS_AF_INET", "WS_AF_INET6", "WS_DIR_EGRESS", "WS_DIR_INGRESS",
             "WS_ROLE_UNKNOWN", "WS_ROLE_CLIENT", "WS_ROLE_SERVER", "WS_LOSS_RINGBUF_FULL",
             "WS_LOSS_MAP_FULL", "WS_LOSS_COPY_TRUNCATED", "WS_LOSS_EVENTS_EMITTED",
-            "WS_LOSS_COUNT")) {
+            "WS_LOSS_SELF_CONNS_IGNORED", "WS_LOSS_COUNT")) {
       src.append("  printf(\"")
           .append(constant)
           .append(" %ld\\n\", (long)(")

@@ -27,6 +27,9 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Predicate;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
@@ -49,6 +52,15 @@ class KernelCaptureTest {
   private static final long JOIN_SECONDS = 15;
   private static final int BIG_BODY_BYTES = 10_000;
   private static final int READ_BUFFER_BYTES = 65536;
+  /** Wake-up threshold of the wake-up test: one full-size event crosses it. */
+  private static final long SMALL_WAKEUP_BYTES = 4096;
+  /** Three capture-sized events: well above SMALL_WAKEUP_BYTES. */
+  private static final int BURST_BODY_BYTES = 3 * CAPTURE_BYTES;
+  /** Far longer than BURST_WAIT_SECONDS: a poll that is not woken cannot deliver in time. */
+  private static final int LONG_POLL_TIMEOUT_MILLIS = 60_000;
+  private static final long BURST_WAIT_SECONDS = 20;
+  private static final String SYSCALL_POLL = "7";
+  private static final String SYSCALL_PPOLL = "271";
 
   private final List<CapturedEvent> events = new CopyOnWriteArrayList<>();
   private KernelCapture capture;
@@ -316,7 +328,7 @@ class KernelCaptureTest {
   @Test
   void theAgentsOwnProcessIsExcluded() throws Exception {
     byte[] response = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".getBytes(US_ASCII);
-    List<CapturedEvent> seen = new ArrayList<>();
+    List<CapturedEvent> seen = new CopyOnWriteArrayList<>();
     try (KernelCapture excludingSelf =
             KernelCapture.open(CaptureSettings.builder().setCaptureBytes(CAPTURE_BYTES).build());
         ServerSocket server = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
@@ -332,31 +344,39 @@ class KernelCaptureTest {
                       + "; head -c " + response.length + " <&3 >/dev/null; exec 3>&-")
               .redirectErrorStream(true)
               .start();
+      byte[] request = "GET /child HTTP/1.1\r\nHost: test\r\n\r\n".getBytes(US_ASCII);
+      int childPid = (int) child.pid();
+      CaptureEventSink collect =
+          e -> {
+            if (e.localPort() == port || e.remotePort() == port) {
+              seen.add(CapturedEvent.copyOf(e));
+            }
+          };
       try (Socket accepted = server.accept()) {
         byte[] head = readUntilBlankLine(accepted.getInputStream());
         assertThat(new String(head, US_ASCII)).startsWith("GET /child HTTP/1.1");
+        // bash spoke first: its side is traced. Answer once that is settled (its write has
+        // returned), or whether this process's answer came first would be a race.
+        await()
+            .atMost(EVENT_WAIT)
+            .until(
+                () -> {
+                  excludingSelf.ringBuffer().poll(collect, POLL_TIMEOUT_MILLIS);
+                  return stream(fromPid(seen, childPid), CaptureEvent.Direction.EGRESS).length
+                      == request.length;
+                });
         accepted.getOutputStream().write(response);
         assertThat(child.waitFor(JOIN_SECONDS, TimeUnit.SECONDS)).isTrue();
       }
-      int childPid = (int) child.pid();
+      // head (another process) read this process's answer first: the other end of this
+      // process's traffic, ignored. Counted before head could exit.
+      assertThat(excludingSelf.lossCounters().selfConnectionsIgnored()).isPositive();
+      excludingSelf.ringBuffer().poll(collect, POLL_TIMEOUT_MILLIS);
 
-      await()
-          .atMost(EVENT_WAIT)
-          .until(
-              () -> {
-                excludingSelf.ringBuffer().poll(e -> {
-                  if (e.localPort() == port || e.remotePort() == port) {
-                    seen.add(CapturedEvent.copyOf(e));
-                  }
-                }, POLL_TIMEOUT_MILLIS);
-                return seen.stream().anyMatch(CapturedEvent::isClose);
-              });
-      // The client's side is there, from the child (bash writes through a dup of the socket,
-      // head reads it: both other processes); nothing of this process's serving side.
-      assertThat(seen).isNotEmpty().noneMatch(e -> e.pid() == PID);
-      List<CapturedEvent> fromBash = seen.stream().filter(e -> e.pid() == childPid).toList();
-      assertThat(stream(fromBash, CaptureEvent.Direction.EGRESS))
-          .isEqualTo("GET /child HTTP/1.1\r\nHost: test\r\n\r\n".getBytes(US_ASCII));
+      // The client's side is there, from bash (it writes through a dup of the socket); nothing
+      // of this process's serving side, nor of head reading what this process wrote.
+      assertThat(seen).isNotEmpty().noneMatch(e -> e.pid() == PID).allMatch(e -> e.pid() == childPid);
+      assertThat(stream(seen, CaptureEvent.Direction.EGRESS)).isEqualTo(request);
       assertThat(seen).allMatch(e -> e.remotePort() == port);
       // bash's socket is a plain AF_INET one (the JDK's are dual-stack IPv6 ones).
       InetAddress loopback = InetAddress.getByName("127.0.0.1");
@@ -367,6 +387,64 @@ class KernelCaptureTest {
       awaitEvents(
           e -> e.localPort() == port && e.pid() == PID,
           l -> l.stream().anyMatch(CapturedEvent::isClose));
+    }
+  }
+
+  @Test
+  void aBurstAboveTheWakeupThresholdWakesABlockedPoll() throws Exception {
+    byte[] body = new byte[BURST_BODY_BYTES];
+    Arrays.fill(body, (byte) 'w');
+    byte[] request =
+        concat(
+            ("POST /burst HTTP/1.1\r\nHost: test\r\nContent-Length: " + body.length + "\r\n\r\n")
+                .getBytes(US_ASCII),
+            body);
+    try (KernelCapture woken =
+            KernelCapture.open(
+                CaptureSettings.builder()
+                    .setSelfTgid(0)
+                    .setCaptureBytes(CAPTURE_BYTES)
+                    .setWakeupBytes(SMALL_WAKEUP_BYTES)
+                    .build());
+        ServerSocket server = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+      int port = server.getLocalPort();
+      RingBufferReader ring = woken.ringBuffer();
+      AtomicLong burstBytesSeen = new AtomicLong();
+      AtomicInteger pollerTid = new AtomicInteger();
+      AtomicBoolean stop = new AtomicBoolean();
+      // Polls with a timeout far longer than the test waits: only a wake-up delivers in time.
+      CompletableFuture<Integer> poller =
+          CompletableFuture.supplyAsync(
+              () -> {
+                pollerTid.set(osTid());
+                int deliveredWithBurst = 0;
+                while (burstBytesSeen.get() < SMALL_WAKEUP_BYTES && !stop.get()) {
+                  deliveredWithBurst =
+                      ring.poll(
+                          e -> {
+                            if (e.pid() == PID && (e.localPort() == port || e.remotePort() == port)) {
+                              burstBytesSeen.addAndGet(e.captured());
+                            }
+                          },
+                          LONG_POLL_TIMEOUT_MILLIS);
+                }
+                return deliveredWithBurst;
+              });
+      try {
+        // Only once the poller waits in the kernel on an empty ring does the burst start.
+        await().atMost(EVENT_WAIT).until(() -> inPollSyscall(pollerTid.get()));
+        try (Socket client = new Socket(server.getInetAddress(), port);
+            Socket accepted = server.accept()) {
+          client.getOutputStream().write(request);
+          assertThat(readExactly(accepted.getInputStream(), request.length)).isEqualTo(request);
+        }
+        assertThat(poller.get(BURST_WAIT_SECONDS, TimeUnit.SECONDS))
+            .as("records returned by the woken poll")
+            .isPositive();
+        assertThat(burstBytesSeen.get()).isGreaterThanOrEqualTo(SMALL_WAKEUP_BYTES);
+      } finally {
+        stop.set(true);
+      }
     }
   }
 
@@ -469,6 +547,10 @@ class KernelCaptureTest {
     }
   }
 
+  private static List<CapturedEvent> fromPid(List<CapturedEvent> events, int pid) {
+    return events.stream().filter(e -> e.pid() == pid).toList();
+  }
+
   private static List<CapturedEvent> data(List<CapturedEvent> side, CaptureEvent.Direction d) {
     return side.stream()
         .filter(e -> e.isData() && e.direction() == d)
@@ -532,6 +614,19 @@ class KernelCaptureTest {
       out.write(b.array(), 0, b.position());
     }
     return out.toByteArray();
+  }
+
+  /**
+   * Whether thread tid of this process is blocked in poll(2) or ppoll(2) (x86-64 numbers): its
+   * /proc syscall file starts with the number of the syscall it is in.
+   */
+  private static boolean inPollSyscall(int tid) throws IOException {
+    if (tid == 0) {
+      return false;
+    }
+    String syscall = Files.readString(Path.of("/proc/self/task/" + tid + "/syscall")).trim();
+    String number = syscall.split(" ")[0];
+    return number.equals(SYSCALL_POLL) || number.equals(SYSCALL_PPOLL);
   }
 
   /** The calling thread's kernel thread id. */
