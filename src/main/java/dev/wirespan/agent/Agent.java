@@ -42,14 +42,10 @@ import java.util.logging.Logger;
 public final class Agent implements AutoCloseable {
   private static final Logger LOG = Logger.getLogger(Agent.class.getName());
 
-  /** Longest wait for kernel events before housekeeping runs. */
-  private static final int POLL_TIMEOUT_MILLIS = 100;
   /** How often timed-out requests and idle connections are looked for. */
   private static final long EXPIRE_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
   /** How often the kernel's loss counters are read into the agent's metrics. */
   private static final long KERNEL_COUNTERS_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
-  /** The capture loop is unhealthy when it has not come round for this long. */
-  private static final long STALL_NANOS = TimeUnit.SECONDS.toNanos(10);
   /** Bound on a graceful stop (drain, flush, detach). */
   private static final Duration STOP_TIMEOUT = Duration.ofSeconds(20);
   /** Errors logged in full before further ones are only counted (until the next status line). */
@@ -66,10 +62,11 @@ public final class Agent implements AutoCloseable {
   private final CountDownLatch stopped = new CountDownLatch(1);
   private final List<AutoCloseable> resources = new ArrayList<>();
 
-  private volatile boolean running = true;
   private volatile boolean attached;
-  private volatile long lastLoopNanos = System.nanoTime();
+  private volatile CaptureLoop loop;
   private int errorsLoggedThisInterval;
+  private long lastExpireNanos = System.nanoTime();
+  private long lastKernelCountersNanos = lastExpireNanos;
   private KernelCapture capture;
   private final long[] kernelCountersSeen = new long[KernelLossCounters.COUNT];
 
@@ -151,6 +148,19 @@ public final class Agent implements AutoCloseable {
         "wirespan_ring_buffer_used_bytes", "Unread bytes in the kernel ring buffer.", ring::availableBytes);
     metrics.gauge(
         "wirespan_ring_buffer_size_bytes", "Size of the kernel ring buffer.", ring::capacity);
+    CaptureLoop.EventSource source =
+        new CaptureLoop.EventSource() {
+          @Override
+          public int poll(CaptureEventSink sink, int timeoutMillis) {
+            return ring.poll(sink, timeoutMillis);
+          }
+
+          @Override
+          public long availableBytes() {
+            return ring.availableBytes();
+          }
+        };
+    loop = new CaptureLoop(source, this::onEvent, this::housekeeping, metrics);
     attached = true;
     LOG.info(
         () ->
@@ -178,34 +188,26 @@ public final class Agent implements AutoCloseable {
   /** The capture thread: drains the ring buffer into the decoders until stopped. */
   void runCaptureLoop() {
     Thread.currentThread().setName("wirespan-capture");
-    RingBufferReader ring = capture.ringBuffer();
-    CaptureEventSink sink = this::onEvent;
-    long lastExpire = System.nanoTime();
-    long lastKernelCounters = lastExpire;
     try {
-      while (running) {
-        try {
-          ring.poll(sink, POLL_TIMEOUT_MILLIS);
-        } catch (RuntimeException e) {
-          reportError("reading the ring buffer", e);
-        }
-        long now = System.nanoTime();
-        lastLoopNanos = now;
-        if (now - lastExpire >= EXPIRE_INTERVAL_NANOS) {
-          lastExpire = now;
-          try {
-            tracker.expire(now);
-          } catch (RuntimeException e) {
-            reportError("expiring connections", e);
-          }
-        }
-        if (now - lastKernelCounters >= KERNEL_COUNTERS_INTERVAL_NANOS) {
-          lastKernelCounters = now;
-          readKernelCounters();
-        }
-      }
+      loop.run();
     } finally {
       shutDownPipeline();
+    }
+  }
+
+  /** Between polls, on the capture thread: end timed-out requests, read kernel counters. */
+  private void housekeeping(long now) {
+    if (now - lastExpireNanos >= EXPIRE_INTERVAL_NANOS) {
+      lastExpireNanos = now;
+      try {
+        tracker.expire(now);
+      } catch (RuntimeException e) {
+        reportError("expiring connections", e);
+      }
+    }
+    if (now - lastKernelCountersNanos >= KERNEL_COUNTERS_INTERVAL_NANOS) {
+      lastKernelCountersNanos = now;
+      readKernelCounters();
     }
   }
 
@@ -262,12 +264,12 @@ public final class Agent implements AutoCloseable {
 
   /** Shutdown hook: stops the capture loop and waits, bounded, for the pipeline to drain. */
   private void requestStopAndWait() {
-    if (!attached) {
+    if (!attached || loop == null) {
       close();
       return;
     }
     LOG.info("stopping: detaching programs and flushing spans");
-    running = false;
+    loop.stop();
     try {
       if (!stopped.await(STOP_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
         LOG.warning("pipeline did not stop within " + STOP_TIMEOUT + "; exiting anyway");
@@ -278,13 +280,8 @@ public final class Agent implements AutoCloseable {
   }
 
   AdminServer.Status health() {
-    long stalledFor = System.nanoTime() - lastLoopNanos;
-    if (attached && running && stalledFor > STALL_NANOS) {
-      return new AdminServer.Status(
-          false,
-          "capture loop stalled for " + TimeUnit.NANOSECONDS.toSeconds(stalledFor) + " s");
-    }
-    return new AdminServer.Status(true, "ok");
+    CaptureLoop current = loop;
+    return current == null ? new AdminServer.Status(true, "starting") : current.health();
   }
 
   AdminServer.Status readiness() {
