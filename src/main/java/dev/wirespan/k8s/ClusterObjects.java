@@ -94,20 +94,6 @@ final class ClusterObjects {
           labels == null ? null : intern(labels.get(LABEL_POD_TEMPLATE_HASH)),
           nullToEmpty(meta.getResourceVersion()));
     }
-
-    Map<String, String> serviceLabels() {
-      Map<String, String> labels = new java.util.HashMap<>(4);
-      if (appInstance != null) {
-        labels.put(LABEL_APP_INSTANCE, appInstance);
-      }
-      if (appName != null) {
-        labels.put(LABEL_APP_NAME, appName);
-      }
-      if (podTemplateHash != null) {
-        labels.put(LABEL_POD_TEMPLATE_HASH, podTemplateHash);
-      }
-      return labels;
-    }
   }
 
   /** A ReplicaSet or Job: its own controlling owner is what owner chains need. */
