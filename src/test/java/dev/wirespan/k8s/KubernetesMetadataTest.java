@@ -323,7 +323,12 @@ class KubernetesMetadataTest {
   }
 
   private MockCluster.MockPod podOnNodeA(String name, String containerId) {
-    return cluster.pod("shop", name).node("node-a").ip("10.0.1." + name.length()).container("web", "web:1", containerId);
+    return cluster
+        .pod("shop", name)
+        .uid(java.util.UUID.randomUUID().toString())
+        .node("node-a")
+        .ip("10.0.1." + name.length())
+        .container("web", "web:1", containerId);
   }
 
   private static InformerStatus statusOf(KubernetesStatus status, String resource) {

@@ -294,7 +294,7 @@ public final class MockCluster implements AutoCloseable {
   public final class MockPod {
     private final String namespace;
     private final String name;
-    private String uid = UUID.randomUUID().toString();
+    private String uid;
     private String nodeName;
     private final List<String> ips = new ArrayList<>();
     private boolean hostNetwork;
@@ -310,6 +310,7 @@ public final class MockCluster implements AutoCloseable {
       this.name = Objects.requireNonNull(name);
     }
 
+    /** The uid to send (e.g. when replacing a pod); by default the server assigns one. */
     public MockPod uid(String uid) {
       this.uid = uid;
       return this;
@@ -363,10 +364,6 @@ public final class MockCluster implements AutoCloseable {
     public MockPod owner(String kind, String ownerName) {
       this.owner = new String[] {kind, ownerName};
       return this;
-    }
-
-    public String uid() {
-      return uid;
     }
 
     /** The pod as it would be created. */
