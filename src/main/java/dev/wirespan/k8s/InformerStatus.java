@@ -14,7 +14,10 @@ import javax.annotation.Nullable;
 public record InformerStatus(String resource, State state, int objects, @Nullable String lastError) {
   /** Where an informer stands. */
   public enum State {
-    /** Listing for the first time; lookups answer "not known" meanwhile. */
+    /**
+     * Listing (for the first time: lookups answer "not known" meanwhile), or re-establishing a
+     * watch that ended normally.
+     */
     SYNCING,
     /** Listed and watching: the cache follows the API server. */
     WATCHING,

@@ -65,6 +65,14 @@ public final class KubernetesMetadata implements AutoCloseable {
   /** Page size of the informers' initial lists, so a large cluster is not listed in one reply. */
   static final long LIST_PAGE_SIZE = 500;
 
+  /**
+   * How long an informer may be between watches without a reported failure (fabric8 reconnects
+   * dropped watches by itself) before it counts as failing.
+   */
+  private static final long WATCH_GAP_GRACE_NANOS = TimeUnit.SECONDS.toNanos(5);
+
+  private static final String WATCH_LOST = "watch lost, reconnecting";
+
   /** Characters of an informer error kept for the status. */
   private static final int MAX_ERROR_CHARS = 200;
 
@@ -656,6 +664,7 @@ public final class KubernetesMetadata implements AutoCloseable {
     @Nullable volatile String lastError;
     volatile long failuresSinceWatch;
     volatile boolean reportedFailing;
+    volatile long notWatchingSinceNanos;
 
     Source(String resource, SharedIndexInformer<T> informer, @Nullable IntSupplier count) {
       this.resource = resource;
@@ -710,12 +719,28 @@ public final class KubernetesMetadata implements AutoCloseable {
           LOG.info("Kubernetes " + resource + " informer recovered: listed and watching");
         }
         failuresSinceWatch = 0;
+        notWatchingSinceNanos = 0;
         return State.WATCHING;
       }
       if (failuresSinceWatch > 0) {
         return State.FAILING;
       }
-      return informer.hasSynced() ? State.FAILING : State.SYNCING;
+      // Not watching and no failure reported: the first list, the routine re-watch after a watch
+      // timeout, or a dropped watch that fabric8 is reconnecting to without reporting failures.
+      // Past the grace period it is counted as failing.
+      long now = System.nanoTime();
+      long since = notWatchingSinceNanos;
+      if (since == 0) {
+        notWatchingSinceNanos = now;
+        return State.SYNCING;
+      }
+      if (informer.hasSynced() && now - since > WATCH_GAP_GRACE_NANOS) {
+        if (lastError == null) {
+          lastError = WATCH_LOST;
+        }
+        return State.FAILING;
+      }
+      return State.SYNCING;
     }
 
     int objects() {
