@@ -21,6 +21,11 @@ import dev.wirespan.span.ResourceResolver;
 import dev.wirespan.span.SpanFactory;
 import dev.wirespan.span.TraceLinker;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
+import dev.wirespan.k8s.ClusterAccess;
+import dev.wirespan.k8s.KubernetesMetadata;
+import dev.wirespan.k8s.KubernetesPeerResolver;
+import dev.wirespan.k8s.KubernetesStatus;
+import dev.wirespan.k8s.PodResourceResolver;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -28,12 +33,14 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import javax.annotation.Nullable;
 
 /**
  * Wires the pipeline (kernel capture, connection decoding, trace linking, spans, export) and runs
@@ -51,8 +58,12 @@ public final class Agent implements AutoCloseable {
   /** Errors logged in full before further ones are only counted (until the next status line). */
   private static final int LOGGED_ERRORS_PER_INTERVAL = 5;
 
+  /** Where the traced processes' /proc entries are (the agent runs with the host's pid space). */
+  private static final Path HOST_PROC = Path.of("/proc");
+
   private final AgentConfig config;
-  private final AgentMetrics metrics = new AgentMetrics();
+  private final AgentMetrics metrics;
+  @Nullable private final KubernetesMetadata kubernetes;
   private final Counter events;
   private final Counter eventBytes;
   private final Counter pipelineErrors;
@@ -70,8 +81,19 @@ public final class Agent implements AutoCloseable {
   private KernelCapture capture;
   private final long[] kernelCountersSeen = new long[KernelLossCounters.COUNT];
 
-  Agent(AgentConfig config, SpanExporter exporter, ResourceResolver resourceResolver, PeerResolver peers) {
+  Agent(
+      AgentConfig config,
+      AgentMetrics metrics,
+      SpanExporter exporter,
+      ResourceResolver resourceResolver,
+      PeerResolver peers,
+      @Nullable KubernetesMetadata kubernetes) {
     this.config = config;
+    this.metrics = metrics;
+    this.kubernetes = kubernetes;
+    if (kubernetes != null) {
+      resources.add(kubernetes);
+    }
     this.events = metrics.counter("wirespan_events_total", "Kernel events read from the ring buffer.");
     this.eventBytes =
         metrics.counter(
@@ -118,8 +140,27 @@ public final class Agent implements AutoCloseable {
       err.println("wirespan-agent: cannot create the span exporter: " + e.getMessage());
       return WirespanCommand.EXIT_USAGE;
     }
+    AgentMetrics metrics = new AgentMetrics();
+    String nodeName = hostName(config);
+    ProcessResourceResolver processes = new ProcessResourceResolver(nodeName);
+    Optional<KubernetesMetadata> kubernetes;
+    try {
+      kubernetes =
+          KubernetesMetadata.connect(config.kubernetes(), ClusterAccess.detect(), nodeName, metrics);
+    } catch (RuntimeException e) {
+      err.println("wirespan-agent: cannot start Kubernetes metadata: " + e.getMessage());
+      exporter.shutdown();
+      return WirespanCommand.EXIT_START_FAILED;
+    }
+    ResourceResolver resourceResolver =
+        kubernetes
+            .<ResourceResolver>map(
+                k -> new PodResourceResolver(k, processes, config.clusterName(), HOST_PROC, metrics))
+            .orElse(processes);
+    PeerResolver peers =
+        kubernetes.<PeerResolver>map(k -> new KubernetesPeerResolver(k, metrics)).orElse(PeerResolver.NONE);
     Agent agent =
-        new Agent(config, exporter, new ProcessResourceResolver(hostName(config)), PeerResolver.NONE);
+        new Agent(config, metrics, exporter, resourceResolver, peers, kubernetes.orElse(null));
     Thread hook = new Thread(agent::requestStopAndWait, "wirespan-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
     try {
@@ -288,7 +329,13 @@ public final class Agent implements AutoCloseable {
     if (!attached) {
       return new AdminServer.Status(false, "kernel programs not attached yet");
     }
-    return new AdminServer.Status(true, "ready: kernel programs attached");
+    String detail = "ready: kernel programs attached";
+    if (kubernetes != null) {
+      KubernetesStatus k8s = kubernetes.status();
+      // Spans keep flowing with what is known, so degraded metadata is reported, not unready.
+      detail += k8s.allUp() ? "; kubernetes metadata up" : "; kubernetes metadata degraded: " + k8s.degradedSummary();
+    }
+    return new AdminServer.Status(true, detail);
   }
 
   private void logStatus() {

@@ -18,6 +18,7 @@ import dev.wirespan.export.ExportSettings.Compression;
 import dev.wirespan.export.ExportSettings.Output;
 import dev.wirespan.export.ExportSettings.Protocol;
 import dev.wirespan.http.HttpSettings;
+import dev.wirespan.k8s.KubernetesMode;
 import javax.annotation.Nullable;
 
 /** The agent's validated configuration, built from {@link SettingValues}. */
@@ -31,13 +32,6 @@ public final class AgentConfig {
   private static final long MIN_RING_BUFFER_BYTES = 64 * 1024;
   private static final long MAX_RING_BUFFER_BYTES = 512L << 20;
   private static final int MAX_QUEUE = 1 << 22;
-
-  /** Whether Kubernetes metadata is used. */
-  public enum KubernetesMode {
-    AUTO,
-    ENABLED,
-    DISABLED
-  }
 
   private final SettingValues values;
   private final Set<Output> outputs;
@@ -262,7 +256,7 @@ public final class AgentConfig {
 
   private static KubernetesMode kubernetesMode(SettingValues v) {
     try {
-      return KubernetesMode.valueOf(v.string(Setting.KUBERNETES).trim().toUpperCase(Locale.ROOT));
+      return KubernetesMode.parse(v.string(Setting.KUBERNETES));
     } catch (IllegalArgumentException e) {
       throw v.invalid(Setting.KUBERNETES, "auto, enabled or disabled");
     }

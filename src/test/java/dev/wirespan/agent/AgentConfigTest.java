@@ -27,7 +27,7 @@ class AgentConfigTest {
     assertThat(c.otlpProtocol()).isEqualTo(ExportSettings.Protocol.GRPC);
     assertThat(c.otlpEndpoint()).isNull();
     assertThat(c.adminAddress().getPort()).isEqualTo(9464);
-    assertThat(c.kubernetes()).isEqualTo(AgentConfig.KubernetesMode.AUTO);
+    assertThat(c.kubernetes()).isEqualTo(dev.wirespan.k8s.KubernetesMode.AUTO);
   }
 
   @Test

@@ -35,6 +35,8 @@ class AgentLifecycleTest {
 
   private HttpServer server;
   private OtlpTestReceiver receiver;
+  /** The agent of the running test, whose output explains a failure. */
+  private AgentProcess agentUnderTest;
 
   @BeforeEach
   void startServer() throws IOException {
@@ -96,11 +98,13 @@ class AgentLifecycleTest {
   void keepAliveConnectionIsTracedAgainAfterTheAgentRestarts() throws Exception {
     try (Socket connection = new Socket("127.0.0.1", server.getAddress().getPort())) {
       AgentProcess first = AgentProcess.start(otlpArgs());
+      agentUnderTest = first;
       request(connection, "/restart/one");
       awaitSpans("/restart/one", 2);
       assertThat(first.stop()).isIn(0, 143);
       request(connection, "/restart/untraced"); // while no agent runs
       AgentProcess second = AgentProcess.start(otlpArgs());
+      agentUnderTest = second;
       try {
         request(connection, "/restart/two");
         List<ReceivedSpan> spans = awaitSpans("/restart/two", 2);
@@ -135,6 +139,7 @@ class AgentLifecycleTest {
     AgentProcess agent =
         AgentProcess.start(
             List.of("--exporter", "otlp", "--otlp-endpoint", receiver.endpoint(), "--otlp-timeout", "1s", "--span-queue-size", "16"));
+    agentUnderTest = agent;
     try (Socket connection = new Socket("127.0.0.1", server.getAddress().getPort())) {
       request(connection, "/collector/up");
       awaitSpans("/collector/up", 2);
@@ -196,7 +201,9 @@ class AgentLifecycleTest {
       }
       Thread.sleep(50);
     }
-    throw new AssertionError("expected " + count + " spans for " + pathPart + ", got " + matching(pathPart));
+    throw new AssertionError(
+        "expected " + count + " spans for " + pathPart + ", got " + matching(pathPart)
+            + (agentUnderTest == null ? "" : "\nagent output:\n" + agentUnderTest.output()));
   }
 
   private static void request(Socket socket, String path) throws IOException {
