@@ -53,12 +53,23 @@ import javax.annotation.Nullable;
  * nothing (bodies are never exported); lost body bytes mark the exchange {@link
  * HttpExchange#bytesMissing()}. Lost or uncopied bytes anywhere else (headers, chunk framing,
  * between messages) lose the message boundary: the partial message is dropped, the decoder
- * closed (Netty's decoders discard everything after a failure), and decoding restarts at the
- * first event whose payload begins with a plausible request line or status line. A request whose
- * headers were decoded keeps waiting for its response (marked bytesMissing); an exchange whose
- * response was cut ends EVICTED, bytesMissing, with the status code when it was decoded. A
- * connection first seen mid-stream (role unknown, or offset past 0) waits the same way for its
- * first message start; that wait is not counted as a loss.
+ * closed (Netty's decoders discard everything after a failure), and decoding restarts at a
+ * message start. A request whose headers were decoded keeps waiting for its response (marked
+ * bytesMissing); an exchange whose response was cut ends EVICTED, bytesMissing, with the status
+ * code when it was decoded. A connection first seen mid-stream (role unknown, or offset past 0)
+ * waits the same way for its first message start; that wait is not counted as a loss.
+ *
+ * <h2>Finding a message start</h2>
+ *
+ * Peers read and write in small pieces (byte-wise header readers, a status line written apart
+ * from the headers), so a waiting direction gathers its contiguous bytes from an event start on,
+ * across events, until they begin a plausible request line or status line ({@link MessageStart})
+ * or cannot any more; a gap drops them. Causality also tells: HTTP/1.x answers in order, so when
+ * a request is decoded with nothing else owed an answer, the response direction's next
+ * contiguous bytes begin its response, and once every request seen whole was answered, the
+ * request direction's next bytes begin the next request. There decoding starts whatever the bytes
+ * look like; if the decoder rejects them, that is counted (STREAM_DECODER_ERROR) and the wait
+ * goes on.
  *
  * <h2>Memory</h2>
  *
@@ -130,6 +141,8 @@ public final class ConnectionTracker implements CaptureEventSink {
   /** Access-ordered: iteration starts at the least recently active connection. */
   private final LinkedHashMap<Long, Connection> connections =
       new LinkedHashMap<>(INITIAL_CONNECTIONS_CAPACITY, 0.75f, true);
+  /** Reused view of the bytes a message-start test looks at (capture thread only). */
+  private final MessageStart.Bytes startBytes = new MessageStart.Bytes();
   /** The last connection looked up; it is already the most recent in access order. */
   @Nullable private Connection lastConnection;
 
@@ -368,6 +381,59 @@ public final class ConnectionTracker implements CaptureEventSink {
     return v == null ? null : cap(v, MAX_HEADER_VALUE_CHARS);
   }
 
+  /**
+   * Contiguous bytes of one direction that may begin a message but are still too few to tell,
+   * gathered across events while the direction waits for a message start. Bounded by what {@link
+   * MessageStart} can still call a prefix (a request line up to maxInitialLineBytes), counted in
+   * {@link #bufferedBytes()}.
+   */
+  private final class StartBuffer {
+    @Nullable ByteBuf bytes;
+    /** Stream offset just past the gathered bytes. */
+    long endOffset;
+    /** Time and thread of the event that carried the first gathered byte. */
+    long startNanos;
+    int startTid;
+
+    int length() {
+      return bytes == null ? 0 : bytes.readableBytes();
+    }
+
+    /** True when {@code offset} is where the gathered bytes end (the event continues them). */
+    boolean continuedAt(long offset) {
+      return bytes != null && offset == endOffset;
+    }
+
+    /** Appends payload bytes [from, to) of {@code e}, whose payload was copied up to {@code to}. */
+    void append(CaptureEvent e, int from, int to) {
+      int n = to - from;
+      if (bytes == null) {
+        bytes = alloc.heapBuffer(n);
+        startNanos = e.timestampNanos();
+        startTid = e.tid();
+      }
+      for (int i = from; i < to; i++) {
+        bytes.writeByte(e.payloadByte(i));
+      }
+      endOffset = e.streamOffset() + to;
+      bufferedBytesTotal += n;
+    }
+
+    /** Hands the gathered bytes over (to a decoder); the buffer is empty afterwards. */
+    ByteBuf take() {
+      ByteBuf b = bytes;
+      bufferedBytesTotal -= b.readableBytes();
+      bytes = null;
+      return b;
+    }
+
+    void discard() {
+      if (bytes != null) {
+        take().release();
+      }
+    }
+  }
+
   /** A request waiting for (or getting) its response. */
   private static final class Pending {
     final HttpExchange exchange;
@@ -396,6 +462,9 @@ public final class ConnectionTracker implements CaptureEventSink {
     @Nullable ArrayDeque<Pending> pending;
     /** Responses whose request was dropped from the queue: they are decoded and discarded. */
     int responsesToSkip;
+    /** Bytes that may begin a message, per direction, until the request direction is known. */
+    @Nullable StartBuffer ingressGathered;
+    @Nullable StartBuffer egressGathered;
 
     Connection(ConnectionInfo info, CaptureEvent.ConnectionRole role, long nowNanos) {
       this.id = info.connectionId();
@@ -441,27 +510,53 @@ public final class ConnectionTracker implements CaptureEventSink {
       }
     }
 
-    /** Decides from the first payload which direction carries requests; false when it cannot. */
+    /**
+     * Decides from the first payload which direction carries requests; false when it cannot yet.
+     * Mid-stream, each direction's contiguous bytes are gathered across events until they surely
+     * begin a request or a response, or surely cannot.
+     */
     private boolean chooseRequestDirection(CaptureEvent e) {
       int n = (int) Math.min(e.captured(), e.length());
+      CaptureEvent.Direction here = e.direction();
+      boolean ingress = here == CaptureEvent.Direction.INGRESS;
+      StartBuffer g = ingress ? ingressGathered : egressGathered;
       if (n <= 0) {
+        if (g != null) {
+          g.discard();
+        }
         return false;
       }
-      MessageStart.Match asRequest =
-          MessageStart.request(e, n, settings.maxInitialLineBytes());
-      MessageStart.Match asResponse = MessageStart.response(e, n);
-      CaptureEvent.Direction here = e.direction();
+      ByteBuf head = null;
+      if (g != null) {
+        if (g.continuedAt(e.streamOffset())) {
+          head = g.bytes;
+        } else {
+          g.discard();
+        }
+      }
+      int maxTarget = settings.maxInitialLineBytes();
+      MessageStart.Match asRequest = MessageStart.request(startBytes.set(head, e, 0, n), maxTarget);
+      MessageStart.Match asResponse = MessageStart.response(startBytes);
+      if (head != null
+          && asRequest == MessageStart.Match.MISMATCH
+          && asResponse == MessageStart.Match.MISMATCH) {
+        // The gathered bytes began nothing; the event's own first bytes still may.
+        g.discard();
+        head = null;
+        asRequest = MessageStart.request(startBytes.set(null, e, 0, n), maxTarget);
+        asResponse = MessageStart.response(startBytes);
+      }
       CaptureEvent.Direction other =
-          here == CaptureEvent.Direction.EGRESS
-              ? CaptureEvent.Direction.INGRESS
-              : CaptureEvent.Direction.EGRESS;
+          ingress ? CaptureEvent.Direction.EGRESS : CaptureEvent.Direction.INGRESS;
       CaptureEvent.Direction chosen = null;
       if (asRequest == MessageStart.Match.MATCH && asResponse != MessageStart.Match.MATCH) {
         chosen = here;
       } else if (asResponse == MessageStart.Match.MATCH
           && asRequest != MessageStart.Match.MATCH) {
         chosen = other;
-      } else if (e.streamOffset() == 0 && role != CaptureEvent.ConnectionRole.UNKNOWN) {
+      } else if (head == null
+          && e.streamOffset() == 0
+          && role != CaptureEvent.ConnectionRole.UNKNOWN) {
         // The first bytes of a stream start a message: too few to tell, the role decides.
         CaptureEvent.Direction byRole =
             role == CaptureEvent.ConnectionRole.SERVER
@@ -479,7 +574,23 @@ public final class ConnectionTracker implements CaptureEventSink {
         }
       }
       if (chosen == null) {
-        return false; // mid-stream and not at a message start: wait for one
+        // Mid-stream and not (yet) at a message start: gather what may still become one.
+        boolean mayStart =
+            asRequest == MessageStart.Match.PREFIX || asResponse == MessageStart.Match.PREFIX;
+        if (mayStart && n == e.length()) {
+          if (g == null) {
+            g = new StartBuffer();
+            if (ingress) {
+              ingressGathered = g;
+            } else {
+              egressGathered = g;
+            }
+          }
+          g.append(e, 0, n);
+        } else if (g != null) {
+          g.discard();
+        }
+        return false;
       }
       requestDirection = chosen;
       side =
@@ -488,6 +599,12 @@ public final class ConnectionTracker implements CaptureEventSink {
               : HttpExchange.Side.CLIENT;
       requests = new RequestStream(this);
       responses = new ResponseStream(this);
+      // The streams test the gathered bytes again, each for its own kind of message.
+      boolean requestsIngress = chosen == CaptureEvent.Direction.INGRESS;
+      requests.adopt(requestsIngress ? ingressGathered : egressGathered);
+      responses.adopt(requestsIngress ? egressGathered : ingressGathered);
+      ingressGathered = null;
+      egressGathered = null;
       return true;
     }
 
@@ -586,6 +703,12 @@ public final class ConnectionTracker implements CaptureEventSink {
         requests.release();
         responses.release();
       }
+      if (ingressGathered != null) {
+        ingressGathered.discard();
+      }
+      if (egressGathered != null) {
+        egressGathered.discard();
+      }
     }
   }
 
@@ -607,6 +730,13 @@ public final class ConnectionTracker implements CaptureEventSink {
     long bodyRemaining = NOT_IN_SIZED_BODY;
     /** Decoded content bytes of the current message (placeholders included). */
     long bodyBytes;
+    /** While waiting for a message start: bytes that may begin one; null until first needed. */
+    @Nullable StartBuffer gathered;
+    /**
+     * While waiting for a message start: the next bytes, if contiguous, are known to begin a
+     * message (HTTP/1.x answers in order), whatever they look like.
+     */
+    boolean startExpected;
 
     Stream(Connection conn) {
       this.conn = conn;
@@ -614,7 +744,30 @@ public final class ConnectionTracker implements CaptureEventSink {
 
     abstract MessageDecoder lendDecoder();
 
-    abstract boolean startsMessage(CaptureEvent e, int captured);
+    /** Whether the bytes tested begin this direction's kind of message. */
+    abstract MessageStart.Match startMatch(MessageStart.Bytes bytes);
+
+    /** Takes over bytes gathered before the connection's request direction was known. */
+    final void adopt(@Nullable StartBuffer g) {
+      if (g != null && g.length() > 0) {
+        gathered = g;
+        expectedOffset = g.endOffset;
+      }
+    }
+
+    final int gatheredLength() {
+      return gathered == null ? 0 : gathered.length();
+    }
+
+    /**
+     * Called when causality says this direction's next contiguous bytes begin a message: only
+     * while it waits for a message start and has gathered nothing that might begin one itself.
+     */
+    final void expectStart() {
+      if (!synced && gatheredLength() == 0) {
+        startExpected = true;
+      }
+    }
 
     /** Handles one decoded object; may lose the boundary (then the decoder is gone). */
     abstract void handle(Object decoded);
@@ -631,6 +784,8 @@ public final class ConnectionTracker implements CaptureEventSink {
       long skip = 0;
       eventNanos = e.timestampNanos();
       eventTid = e.tid();
+      // Whether this event's new bytes follow the last ones seen here without a gap.
+      boolean contiguous = expectedOffset < 0 || offset <= expectedOffset;
       if (expectedOffset < 0) {
         // First bytes seen in this direction: a boundary only if they are the stream's first.
         synced = offset == 0 && conn.role != CaptureEvent.ConnectionRole.UNKNOWN;
@@ -653,12 +808,15 @@ public final class ConnectionTracker implements CaptureEventSink {
       }
       expectedOffset = offset + length;
       if (!synced) {
-        if (skip > 0 || !startsMessage(e, captured)) {
+        if (!awaitStart(e, (int) Math.min(skip, captured), captured, length, contiguous)) {
           return;
         }
         synced = true;
+        if (gatheredLength() > 0) {
+          feedGathered();
+        }
       }
-      if (skip < captured) {
+      if (skip < captured && synced) {
         feed(e, (int) skip, captured);
       }
       long missing = length - Math.max(captured, skip);
@@ -680,6 +838,66 @@ public final class ConnectionTracker implements CaptureEventSink {
       }
       updateBuffered();
       afterEvent();
+    }
+
+    /**
+     * While waiting for a message start: whether this event's new payload bytes [from, captured)
+     * begin a message, possibly after bytes gathered from earlier contiguous events (then they are
+     * still in {@link #gathered}, to be fed first). Bytes that might still become a message start
+     * are gathered; bytes that cannot are dropped and the wait goes on.
+     */
+    private boolean awaitStart(
+        CaptureEvent e, int from, int captured, long length, boolean contiguous) {
+      boolean expected = startExpected;
+      startExpected = false;
+      if (!contiguous && gathered != null) {
+        gathered.discard();
+      }
+      if (from >= captured) {
+        // Nothing copied to look at: whatever was gathered cannot be continued.
+        if (gathered != null) {
+          gathered.discard();
+        }
+        return false;
+      }
+      if (expected && contiguous && gatheredLength() == 0) {
+        return true;
+      }
+      // Gathering may go on only when the event's bytes were all copied.
+      boolean whole = captured == length;
+      if (gatheredLength() > 0) {
+        MessageStart.Match m = startMatch(startBytes.set(gathered.bytes, e, from, captured));
+        if (m == MessageStart.Match.MATCH) {
+          return true;
+        }
+        if (m == MessageStart.Match.PREFIX && whole) {
+          gathered.append(e, from, captured);
+          return false;
+        }
+        gathered.discard();
+      }
+      // The event's own first bytes may begin a message.
+      MessageStart.Match m = startMatch(startBytes.set(null, e, from, captured));
+      if (m == MessageStart.Match.MATCH) {
+        return true;
+      }
+      if (m == MessageStart.Match.PREFIX && whole) {
+        if (gathered == null) {
+          gathered = new StartBuffer();
+        }
+        gathered.append(e, from, captured);
+      }
+      return false;
+    }
+
+    /** Feeds the gathered bytes that begin the message, timed by the event that carried them. */
+    private void feedGathered() {
+      if (decoder == null) {
+        decoder = lendDecoder();
+      }
+      messageStartNanos = gathered.startNanos;
+      messageStartTid = gathered.startTid;
+      write(gathered.take());
     }
 
     private void feed(CaptureEvent e, int skip, int captured) {
@@ -781,6 +999,10 @@ public final class ConnectionTracker implements CaptureEventSink {
       bodyRemaining = NOT_IN_SIZED_BODY;
       bodyBytes = 0;
       synced = false;
+      startExpected = false;
+      if (gathered != null) {
+        gathered.discard();
+      }
       updateBuffered();
     }
 
@@ -793,6 +1015,9 @@ public final class ConnectionTracker implements CaptureEventSink {
     }
 
     final void release() {
+      if (gathered != null) {
+        gathered.discard();
+      }
       if (decoder != null) {
         MessageDecoder d = decoder;
         decoder = null;
@@ -817,9 +1042,8 @@ public final class ConnectionTracker implements CaptureEventSink {
     }
 
     @Override
-    boolean startsMessage(CaptureEvent e, int captured) {
-      return MessageStart.request(e, captured, settings.maxInitialLineBytes())
-          == MessageStart.Match.MATCH;
+    MessageStart.Match startMatch(MessageStart.Bytes bytes) {
+      return MessageStart.request(bytes, settings.maxInitialLineBytes());
     }
 
     @Override
@@ -838,6 +1062,10 @@ public final class ConnectionTracker implements CaptureEventSink {
         Pending p = new Pending(x);
         conn.enqueue(p);
         current = p;
+        if (conn.responsesToSkip == 0 && conn.pending.size() == 1) {
+          // Nothing else is owed an answer: the response direction's next bytes answer this.
+          conn.responses.expectStart();
+        }
         startBody(request);
         try {
           listener.onRequestStart(x);
@@ -916,8 +1144,8 @@ public final class ConnectionTracker implements CaptureEventSink {
     }
 
     @Override
-    boolean startsMessage(CaptureEvent e, int captured) {
-      return MessageStart.response(e, captured) == MessageStart.Match.MATCH;
+    MessageStart.Match startMatch(MessageStart.Bytes bytes) {
+      return MessageStart.response(bytes);
     }
 
     @Override
@@ -991,6 +1219,10 @@ public final class ConnectionTracker implements CaptureEventSink {
       if (switchesProtocols) {
         switchesProtocols = false;
         conn.switchingProtocols = true;
+      } else if (q != null && q.isEmpty() && !p.exchange.bytesMissing()) {
+        // Every request seen whole was answered: the request direction's next bytes begin the
+        // next request. (Not after a cut request: the rest of its body may still be on its way.)
+        conn.requests.expectStart();
       }
     }
 

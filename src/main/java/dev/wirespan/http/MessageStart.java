@@ -1,11 +1,15 @@
 package dev.wirespan.http;
 
 import dev.wirespan.capture.CaptureEvent;
+import io.netty.buffer.ByteBuf;
+import javax.annotation.Nullable;
 
 /**
  * Recognises the first bytes of an HTTP/1.x message in a captured payload, without copying it:
  * used to tell which direction carries requests and to find the next message boundary after
- * bytes were lost.
+ * bytes were lost. Peers read and write in small pieces (a byte-wise header reader, a status line
+ * written apart from the headers), so the bytes tested may be ones gathered from earlier events
+ * followed by the current event's payload ({@link Bytes}).
  */
 final class MessageStart {
   /** How the payload's first bytes compare with a message start. */
@@ -40,23 +44,72 @@ final class MessageStart {
   private MessageStart() {}
 
   /**
+   * The bytes to test: bytes gathered from earlier events, then a range of an event's payload.
+   * One instance is reused for every test on the capture thread (no per-event allocation).
+   */
+  static final class Bytes {
+    @Nullable private ByteBuf head;
+    private int headLength;
+    @Nullable private CaptureEvent event;
+    private int from;
+    private int length;
+
+    /**
+     * Tests {@code head}'s readable bytes (none when null) followed by payload bytes [from, to)
+     * of {@code event}.
+     */
+    Bytes set(@Nullable ByteBuf head, CaptureEvent event, int from, int to) {
+      this.head = head;
+      this.headLength = head == null ? 0 : head.readableBytes();
+      this.event = event;
+      this.from = from;
+      this.length = headLength + Math.max(0, to - from);
+      return this;
+    }
+
+    int length() {
+      return length;
+    }
+
+    byte at(int i) {
+      return i < headLength
+          ? head.getByte(head.readerIndex() + i)
+          : event.payloadByte(from + i - headLength);
+    }
+  }
+
+  /**
    * Compares the first {@code n} payload bytes with "METHOD SP target SP HTTP/1.": a method token,
    * a target of visible bytes no longer than {@code maxTargetBytes}, and the version prefix.
    */
   static Match request(CaptureEvent e, int n, int maxTargetBytes) {
+    return request(new Bytes().set(null, e, 0, n), maxTargetBytes);
+  }
+
+  /** Compares the first {@code n} payload bytes with "HTTP/1.x ddd". */
+  static Match response(CaptureEvent e, int n) {
+    return response(new Bytes().set(null, e, 0, n));
+  }
+
+  /**
+   * Compares {@code e} with "METHOD SP target SP HTTP/1.": a method token, a target of visible
+   * bytes no longer than {@code maxTargetBytes}, and the version prefix.
+   */
+  static Match request(Bytes e, int maxTargetBytes) {
+    int n = e.length();
     int i = 0;
-    while (i < n && i <= MAX_METHOD_BYTES && isTchar(e.payloadByte(i))) {
+    while (i < n && i <= MAX_METHOD_BYTES && isTchar(e.at(i))) {
       i++;
     }
     if (i == n) {
       return i <= MAX_METHOD_BYTES ? Match.PREFIX : Match.MISMATCH;
     }
-    if (i == 0 || i > MAX_METHOD_BYTES || e.payloadByte(i) != ' ') {
+    if (i == 0 || i > MAX_METHOD_BYTES || e.at(i) != ' ') {
       return Match.MISMATCH;
     }
     i++;
     int targetStart = i;
-    while (i < n && i - targetStart <= maxTargetBytes && isTargetByte(e.payloadByte(i))) {
+    while (i < n && i - targetStart <= maxTargetBytes && isTargetByte(e.at(i))) {
       i++;
     }
     if (i - targetStart > maxTargetBytes) {
@@ -65,14 +118,15 @@ final class MessageStart {
     if (i == n) {
       return Match.PREFIX;
     }
-    if (i == targetStart || e.payloadByte(i) != ' ') {
+    if (i == targetStart || e.at(i) != ' ') {
       return Match.MISMATCH;
     }
     return prefix(e, i + 1, n, VERSION_PREFIX);
   }
 
-  /** Compares the first {@code n} payload bytes with "HTTP/1.x ddd". */
-  static Match response(CaptureEvent e, int n) {
+  /** Compares {@code e} with "HTTP/1.x ddd". */
+  static Match response(Bytes e) {
+    int n = e.length();
     Match version = prefix(e, 0, n, VERSION_PREFIX);
     if (version != Match.MATCH) {
       return version;
@@ -83,7 +137,7 @@ final class MessageStart {
       if (i >= n) {
         return Match.PREFIX;
       }
-      byte b = e.payloadByte(i);
+      byte b = e.at(i);
       boolean ok = k == 1 ? b == ' ' : b >= '0' && b <= '9';
       if (!ok) {
         return Match.MISMATCH;
@@ -92,12 +146,12 @@ final class MessageStart {
     return Match.MATCH;
   }
 
-  private static Match prefix(CaptureEvent e, int from, int n, byte[] expected) {
+  private static Match prefix(Bytes e, int from, int n, byte[] expected) {
     for (int k = 0; k < expected.length; k++) {
       if (from + k >= n) {
         return Match.PREFIX;
       }
-      if (e.payloadByte(from + k) != expected[k]) {
+      if (e.at(from + k) != expected[k]) {
         return Match.MISMATCH;
       }
     }

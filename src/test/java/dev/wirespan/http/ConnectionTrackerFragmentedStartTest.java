@@ -1,0 +1,320 @@
+package dev.wirespan.http;
+
+import static dev.wirespan.http.Conversation.ascii;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.wirespan.capture.CaptureEvent;
+import dev.wirespan.http.Conversation.Party;
+import dev.wirespan.metrics.LossCause;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Message starts that arrive in small pieces: peers that read or write a byte per syscall (a
+ * byte-wise header reader), a status line written apart from the rest, on connections seen from
+ * their first byte and on connections first seen mid-stream.
+ */
+class ConnectionTrackerFragmentedStartTest {
+  /** Stream offsets of a connection that carried traffic before capture started. */
+  private static final long EARLIER_REQUEST_BYTES = 517;
+  private static final long EARLIER_RESPONSE_BYTES = 1234;
+
+  private static final String REQUEST =
+      "GET /early/after HTTP/1.1\r\nHost: h\r\nUser-Agent: byte-reader\r\n\r\n";
+  private static final String RESPONSE =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+  private static final String NEXT_REQUEST = "POST /next HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+  private static final String NEXT_RESPONSE = "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+
+  /** Sends text on one party's stream from its current end, cut into events of given sizes. */
+  private static final class Streams {
+    final Wire wire;
+    long requests;
+    long responses;
+
+    Streams(Wire wire, long requests, long responses) {
+      this.wire = wire;
+      this.requests = requests;
+      this.responses = responses;
+    }
+
+    /** Every event carries one byte. */
+    void byteWise(Party party, String text) {
+      byte[] b = ascii(text);
+      int[] sizes = new int[b.length];
+      java.util.Arrays.fill(sizes, 1);
+      send(party, b, sizes);
+    }
+
+    void whole(Party party, String text) {
+      byte[] b = ascii(text);
+      send(party, b, new int[] {b.length});
+    }
+
+    void send(Party party, byte[] b, int... sizes) {
+      int at = 0;
+      for (int size : sizes) {
+        wire.data(party, end(party) + at, b, at, size);
+        at += size;
+      }
+      assertThat(at).isEqualTo(b.length);
+      if (party == Party.REQUESTS) {
+        requests += b.length;
+      } else {
+        responses += b.length;
+      }
+    }
+
+    /** The syscall moved these bytes but its event never reached the agent. */
+    void lose(Party party, int bytes) {
+      if (party == Party.REQUESTS) {
+        requests += bytes;
+      } else {
+        responses += bytes;
+      }
+    }
+
+    long end(Party party) {
+      return party == Party.REQUESTS ? requests : responses;
+    }
+  }
+
+  static Stream<Arguments> sidesAndRoles() {
+    return Stream.of(
+        Arguments.of(HttpExchange.Side.SERVER, CaptureEvent.ConnectionRole.UNKNOWN),
+        Arguments.of(HttpExchange.Side.SERVER, CaptureEvent.ConnectionRole.SERVER),
+        Arguments.of(HttpExchange.Side.CLIENT, CaptureEvent.ConnectionRole.UNKNOWN),
+        Arguments.of(HttpExchange.Side.CLIENT, CaptureEvent.ConnectionRole.CLIENT));
+  }
+
+  private static void assertFirst(HttpExchange x, HttpExchange.Side side) {
+    assertThat(x.side()).isEqualTo(side);
+    assertThat(x.method()).isEqualTo("GET");
+    assertThat(x.target()).isEqualTo("/early/after");
+    assertThat(x.userAgent()).isEqualTo("byte-reader");
+    assertThat(x.statusCode()).isEqualTo(200);
+    assertThat(x.responseBodySize()).isEqualTo(5);
+    assertThat(x.outcome()).isEqualTo(HttpExchange.Outcome.COMPLETE);
+    assertThat(x.bytesMissing()).isFalse();
+  }
+
+  private static void assertNext(HttpExchange x, HttpExchange.Side side) {
+    assertThat(x.side()).isEqualTo(side);
+    assertThat(x.method()).isEqualTo("POST");
+    assertThat(x.target()).isEqualTo("/next");
+    assertThat(x.requestBodySize()).isEqualTo(3);
+    assertThat(x.statusCode()).isEqualTo(201);
+    assertThat(x.outcome()).isEqualTo(HttpExchange.Outcome.COMPLETE);
+    assertThat(x.bytesMissing()).isFalse();
+  }
+
+  /** The exchange is timed from the events that carried its messages' first bytes. */
+  private static void assertTimedFromFirstBytes(
+      HttpExchange x, Wire wire, long requestOffset, long responseOffset) {
+    Wire.Sent requestStart = wire.carrying(Party.REQUESTS, requestOffset);
+    Wire.Sent responseStart = wire.carrying(Party.RESPONSES, responseOffset);
+    assertThat(x.requestStartNanos()).isEqualTo(requestStart.timestampNanos());
+    assertThat(x.requestTid()).isEqualTo(requestStart.tid());
+    assertThat(x.responseStartNanos()).isEqualTo(responseStart.timestampNanos());
+    assertThat(x.responseTid()).isEqualTo(responseStart.tid());
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void byteWiseConversationSeenFromItsStart(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1), 0, 0);
+    s.byteWise(Party.REQUESTS, REQUEST);
+    s.byteWise(Party.RESPONSES, RESPONSE);
+    s.byteWise(Party.REQUESTS, NEXT_REQUEST);
+    s.byteWise(Party.RESPONSES, NEXT_RESPONSE);
+
+    assertThat(run.listener.ended).hasSize(2);
+    assertFirst(run.listener.ended.get(0), side);
+    assertTimedFromFirstBytes(run.listener.ended.get(0), s.wire, 0, 0);
+    assertNext(run.listener.ended.get(1), side);
+    run.assertLosses("byte-wise from the start", Map.of());
+    run.finish("byte-wise from the start");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void byteWiseResponseSeenFromItsStartBeforeAnyRequestByte(HttpExchange.Side side) {
+    // The request's events were lost; the role tells the direction from one response byte.
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1), 0, 0);
+    s.requests += ascii(REQUEST).length;
+    s.byteWise(Party.RESPONSES, RESPONSE);
+    s.byteWise(Party.REQUESTS, NEXT_REQUEST);
+    s.byteWise(Party.RESPONSES, NEXT_RESPONSE);
+
+    assertThat(run.listener.ended).hasSize(1);
+    assertNext(run.listener.ended.get(0), side);
+    run.assertLosses(
+        "byte-wise response first",
+        Map.of(LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST, 1L));
+    run.finish("byte-wise response first");
+  }
+
+  @ParameterizedTest(name = "{0}, role {1}: request {2}")
+  @MethodSource("midStreamCases")
+  void byteWiseResponseOnAConnectionFirstSeenMidStream(
+      HttpExchange.Side side, CaptureEvent.ConnectionRole role, boolean requestByteWise) {
+    TrackerRun run = new TrackerRun();
+    // Opened before capture started: one exchange already completed on it.
+    Wire wire = new Wire(run.tracker, side, 1, role);
+    Streams s = new Streams(wire, EARLIER_REQUEST_BYTES, EARLIER_RESPONSE_BYTES);
+    if (requestByteWise) {
+      s.byteWise(Party.REQUESTS, REQUEST);
+    } else {
+      s.whole(Party.REQUESTS, REQUEST);
+    }
+    s.byteWise(Party.RESPONSES, RESPONSE);
+    s.byteWise(Party.REQUESTS, NEXT_REQUEST);
+    s.byteWise(Party.RESPONSES, NEXT_RESPONSE);
+    run.tracker.closeAll();
+
+    assertThat(run.listener.ended).hasSize(2);
+    assertFirst(run.listener.ended.get(0), side);
+    assertTimedFromFirstBytes(
+        run.listener.ended.get(0), wire, EARLIER_REQUEST_BYTES, EARLIER_RESPONSE_BYTES);
+    assertNext(run.listener.ended.get(1), side);
+    run.assertLosses("byte-wise mid-stream", Map.of());
+    run.finish("byte-wise mid-stream");
+  }
+
+  static Stream<Arguments> midStreamCases() {
+    return sidesAndRoles()
+        .flatMap(a -> Stream.of(true, false).map(b -> Arguments.of(a.get()[0], a.get()[1], b)));
+  }
+
+  @ParameterizedTest(name = "{0}, role {1}")
+  @MethodSource("sidesAndRoles")
+  void statusLineSplitAcrossThreeEventsBeforeTheDirectionIsKnown(
+      HttpExchange.Side side, CaptureEvent.ConnectionRole role) {
+    TrackerRun run = new TrackerRun();
+    Wire wire = new Wire(run.tracker, side, 1, role);
+    Streams s = new Streams(wire, EARLIER_REQUEST_BYTES, EARLIER_RESPONSE_BYTES);
+    // The first bytes seen answer a request sent before capture started.
+    byte[] response = ascii("HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope");
+    s.send(Party.RESPONSES, response, 6, 4, response.length - 10); // "HTTP/1" ".1 4" "04 Not..."
+    s.whole(Party.REQUESTS, NEXT_REQUEST);
+    s.whole(Party.RESPONSES, NEXT_RESPONSE);
+
+    assertThat(run.listener.ended).hasSize(1);
+    assertNext(run.listener.ended.get(0), side);
+    // The split status line was recognised: that response was decoded (and had nothing to pair).
+    run.assertLosses(
+        "split status line", Map.of(LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST, 1L));
+    run.finish("split status line");
+  }
+
+  @ParameterizedTest(name = "{0}, role {1}")
+  @MethodSource("sidesAndRoles")
+  void statusLineSplitAcrossThreeEventsAfterPipelinedRequests(
+      HttpExchange.Side side, CaptureEvent.ConnectionRole role) {
+    TrackerRun run = new TrackerRun();
+    Wire wire = new Wire(run.tracker, side, 1, role);
+    Streams s = new Streams(wire, EARLIER_REQUEST_BYTES, EARLIER_RESPONSE_BYTES);
+    // Two requests in one write: the response direction must recognise its message start.
+    s.whole(Party.REQUESTS, REQUEST + NEXT_REQUEST);
+    byte[] response = ascii(RESPONSE);
+    s.send(Party.RESPONSES, response, 3, 7, response.length - 10); // "HTT" "P/1.1 2" "00 OK..."
+    s.whole(Party.RESPONSES, NEXT_RESPONSE);
+
+    assertThat(run.listener.ended).hasSize(2);
+    assertFirst(run.listener.ended.get(0), side);
+    assertTimedFromFirstBytes(
+        run.listener.ended.get(0), wire, EARLIER_REQUEST_BYTES, EARLIER_RESPONSE_BYTES);
+    assertNext(run.listener.ended.get(1), side);
+    run.assertLosses("pipelined, split status line", Map.of());
+    run.finish("pipelined, split status line");
+  }
+
+  @ParameterizedTest(name = "{0}, role {1}")
+  @MethodSource("sidesAndRoles")
+  void byteWiseBodyTailOfAnUnseenRequestMakesNoExchange(
+      HttpExchange.Side side, CaptureEvent.ConnectionRole role) {
+    TrackerRun run = new TrackerRun();
+    Wire wire = new Wire(run.tracker, side, 1, role);
+    Streams s = new Streams(wire, EARLIER_REQUEST_BYTES, EARLIER_RESPONSE_BYTES);
+    // The end of a text body whose request line was sent before capture started: its words look
+    // like a method and a target for a while, never like a whole request line.
+    s.byteWise(Party.REQUESTS, "hello world and more text GET /fake; POST /x HTTP/2.0\r\n");
+    s.byteWise(Party.RESPONSES, RESPONSE);
+    s.byteWise(Party.REQUESTS, NEXT_REQUEST);
+    s.byteWise(Party.RESPONSES, NEXT_RESPONSE);
+
+    assertThat(run.listener.started).hasSize(1);
+    assertThat(run.listener.ended).hasSize(1);
+    assertNext(run.listener.ended.get(0), side);
+    run.assertLosses(
+        "body tail first", Map.of(LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST, 1L));
+    run.finish("body tail first");
+  }
+
+  @ParameterizedTest(name = "{0}, role {1}")
+  @MethodSource("sidesAndRoles")
+  void responseBytesThatCannotStartAResponseAreCountedAndPairingRecovers(
+      HttpExchange.Side side, CaptureEvent.ConnectionRole role) {
+    TrackerRun run = new TrackerRun();
+    Wire wire = new Wire(run.tracker, side, 1, role);
+    Streams s = new Streams(wire, EARLIER_REQUEST_BYTES, EARLIER_RESPONSE_BYTES);
+    s.whole(Party.REQUESTS, REQUEST);
+    // Not what an in-order peer sends: the response direction's next bytes were taken as the
+    // response's start, the decoder rejects them, and decoding waits for a recognised start.
+    s.whole(Party.RESPONSES, "tail of something else\r\n");
+    s.whole(Party.RESPONSES, RESPONSE);
+    s.whole(Party.REQUESTS, NEXT_REQUEST);
+    s.whole(Party.RESPONSES, NEXT_RESPONSE);
+
+    assertThat(run.listener.ended).hasSize(2);
+    HttpExchange x = run.listener.ended.get(0);
+    assertThat(x.target()).isEqualTo("/early/after");
+    assertThat(x.outcome()).isEqualTo(HttpExchange.Outcome.EVICTED);
+    assertThat(x.statusCode()).as("no status invented").isZero();
+    assertNext(run.listener.ended.get(1), side);
+    run.assertLosses(
+        "not a response",
+        Map.of(
+            LossCause.STREAM_DECODER_ERROR, 1L,
+            LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST, 1L));
+    run.finish("not a response");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void requestDirectionIsAtAMessageBoundaryOnceEveryRequestWasAnswered(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1), 0, 0);
+    s.whole(Party.REQUESTS, REQUEST);
+    // A pipelined request whose first event was lost: the request direction resyncs.
+    int lost = "POST /ne".length();
+    s.lose(Party.REQUESTS, lost);
+    s.whole(Party.REQUESTS, NEXT_REQUEST.substring(lost));
+    s.whole(Party.RESPONSES, RESPONSE);
+    s.whole(Party.RESPONSES, NEXT_RESPONSE);
+    // The empty line some clients send before a request: the decoder skips it, so only the
+    // request direction being at a boundary (not the look of its first bytes) finds this start.
+    s.whole(Party.REQUESTS, "\r\nGET /third HTTP/1.1\r\nHost: h\r\n\r\n");
+    s.whole(Party.RESPONSES, "HTTP/1.1 204 No Content\r\n\r\n");
+
+    assertThat(run.listener.ended).hasSize(2);
+    assertFirst(run.listener.ended.get(0), side);
+    HttpExchange third = run.listener.ended.get(1);
+    assertThat(third.target()).isEqualTo("/third");
+    assertThat(third.statusCode()).isEqualTo(204);
+    assertThat(third.outcome()).isEqualTo(HttpExchange.Outcome.COMPLETE);
+    run.assertLosses(
+        "boundary after completion",
+        Map.of(
+            LossCause.STREAM_GAP, 1L,
+            LossCause.STREAM_RESYNC, 1L,
+            LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST, 1L));
+    run.finish("boundary after completion");
+  }
+}
