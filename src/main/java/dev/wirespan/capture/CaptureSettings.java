@@ -82,7 +82,10 @@ public final class CaptureSettings {
         .setPendingSyscallEntries(pendingSyscallEntries);
   }
 
-  /** Payload bytes copied per syscall (the first ones); longer calls are truncated. */
+  /**
+   * Payload bytes copied per syscall (the first ones); of longer calls only these and the last
+   * {@link #tailBytes()} are copied.
+   */
   public int captureBytes() {
     return captureBytes;
   }
