@@ -2,7 +2,8 @@
 /*
  * Kernel capture stage: follows the TCP connections of every process through
  * the syscall tracepoints and writes what they send and receive (the first
- * capture_bytes of each call) into the "events" ring buffer, as struct ws_event.
+ * capture_bytes of each call and, of a longer call, its last tail_bytes) into
+ * the "events" ring buffer, as struct ws_event.
  *
  * Per call: sys_enter decides whether the fd is a tracked TCP socket (anything
  * else leaves after one map lookup and a few reads of the fd table) and stashes
@@ -31,6 +32,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Settings, written by the agent into .rodata before load. */
 const volatile __u32 self_tgid = 0;        /* the agent's own process: not traced; 0 = none */
 const volatile __u32 capture_bytes = 4096; /* payload bytes copied per call, <= WS_MAX_PAYLOAD */
+/* last bytes also copied of a call that moved more than capture_bytes, <= WS_MAX_TAIL; 0 = none */
+const volatile __u32 tail_bytes = 64;
 const volatile __u64 wakeup_bytes = 65536; /* wake the reader once this much is unread; 0 = every event */
 
 /* Source of connection ids (fetch-and-add, so ids are unique across CPUs). */
@@ -221,6 +224,24 @@ static __always_inline __u64 wakeup_flags(__u32 size)
 		       : BPF_RB_NO_WAKEUP;
 }
 
+/*
+ * The process's name: the comm of its main thread, as /proc/<pid>/comm shows it
+ * (a thread's own comm is often its thread name, e.g. in a JVM). Recorded in
+ * every event because the process may exit before user space reads the event,
+ * and /proc then knows nothing.
+ */
+static __always_inline void process_comm(char *dst)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+
+	__builtin_memset(dst, 0, WS_COMM_LEN); /* the _str read does not pad after the NUL */
+	if (leader && bpf_probe_read_kernel_str(dst, WS_COMM_LEN, &leader->comm) > 0)
+		return;
+	if (bpf_get_current_comm(dst, WS_COMM_LEN))
+		__builtin_memset(dst, 0, WS_COMM_LEN);
+}
+
 /* Fills everything but payload-related fields from the connection. */
 static __always_inline void fill_header(struct ws_event *e, const struct ws_conn *c, __u8 type,
 					 __s32 fd)
@@ -233,7 +254,7 @@ static __always_inline void fill_header(struct ws_event *e, const struct ws_conn
 	e->flags = 0;
 	e->local_port = c->local_port;
 	e->remote_port = c->remote_port;
-	e->_pad0 = 0;
+	e->tail_captured = 0;
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
 	e->fd = fd;
@@ -243,6 +264,7 @@ static __always_inline void fill_header(struct ws_event *e, const struct ws_conn
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	__builtin_memcpy(e->local_addr, c->local_addr, 16);
 	__builtin_memcpy(e->remote_addr, c->remote_addr, 16);
+	process_comm(e->comm);
 }
 
 static __always_inline void submit(struct ws_event *e, __u32 captured)
@@ -250,8 +272,8 @@ static __always_inline void submit(struct ws_event *e, __u32 captured)
 	__u32 size;
 
 	ws_barrier_var(captured);
-	if (captured > WS_MAX_PAYLOAD)
-		captured = WS_MAX_PAYLOAD;
+	if (captured > WS_MAX_PAYLOAD + WS_MAX_TAIL)
+		captured = WS_MAX_PAYLOAD + WS_MAX_TAIL;
 	size = WS_EVENT_HEADER_SIZE + captured;
 	if (bpf_ringbuf_output(&events, e, size, wakeup_flags(size))) {
 		count_loss(WS_LOSS_RINGBUF_FULL);
@@ -405,6 +427,67 @@ static __always_inline __u32 copy_vector(__u8 *dst, __u64 iov_ptr, __u64 segment
 	return copied;
 }
 
+/*
+ * Copies bytes [from, from + want) of a flat user buffer to dst (want <= WS_MAX_TAIL);
+ * returns the bytes copied.
+ */
+static __always_inline __u32 copy_flat_tail(__u8 *dst, __u64 src, __u64 from, __u32 want)
+{
+	ws_barrier_var(want);
+	if (want > WS_MAX_TAIL)
+		want = WS_MAX_TAIL;
+	if (bpf_probe_read_user(dst, want, (void *)(src + from)))
+		return 0;
+	return want;
+}
+
+/*
+ * Copies bytes [from, from + want) of the data held by a user iovec array (in
+ * segment order) to dst (want <= WS_MAX_TAIL); returns the bytes copied. The
+ * segments are walked from the first, adding up their lengths, to find where
+ * the range starts: it may span several segments (a chunk's data, its CRLF and
+ * the next chunk header are often separate buffers of one writev). Like the
+ * head, only the first WS_MAX_IOV_SEGMENTS segments are looked at: a tail in a
+ * later one is not captured (0).
+ */
+static __always_inline __u32 copy_vector_tail(__u8 *dst, __u64 iov_ptr, __u64 segments,
+					       __u64 from, __u32 want)
+{
+	const struct iovec *iov = (const struct iovec *)iov_ptr;
+	__u64 seg_start = 0; /* stream position of the segment's first byte */
+	__u32 copied = 0;
+
+	if (want > WS_MAX_TAIL)
+		want = WS_MAX_TAIL;
+	for (int i = 0; i < WS_MAX_IOV_SEGMENTS; i++) {
+		struct iovec seg;
+		__u64 seg_end, skip, avail;
+		__u32 offset, len;
+
+		if (i >= segments || copied >= want)
+			break;
+		if (bpf_probe_read_user(&seg, sizeof(seg), &iov[i]))
+			break;
+		seg_end = seg_start + seg.iov_len;
+		if (seg_end > from + copied) {
+			/* this segment holds the next wanted byte: from + copied >= seg_start */
+			skip = from + copied - seg_start;
+			avail = seg.iov_len - skip;
+			len = avail < want - copied ? (__u32)avail : want - copied;
+			/* copied < want <= WS_MAX_TAIL: the bounds keep values, state them for the verifier */
+			offset = copied & (WS_MAX_TAIL - 1);
+			ws_barrier_var(len);
+			if (len > WS_MAX_TAIL)
+				len = WS_MAX_TAIL;
+			if (bpf_probe_read_user(dst + offset, len, seg.iov_base + skip))
+				break;
+			copied += len;
+		}
+		seg_start = seg_end;
+	}
+	return copied;
+}
+
 /* Little-endian word of the first min(len, 8) bytes of a token. */
 static __always_inline __u64 token_word(const char *token, __u32 len)
 {
@@ -451,8 +534,8 @@ static __always_inline int on_exit(long ret)
 	struct ws_pending p;
 	struct ws_conn *c;
 	struct ws_event *e;
-	__u64 key, offset, word;
-	__u32 want, captured = 0;
+	__u64 key, offset, word, tail_from;
+	__u32 want, captured = 0, tail = 0;
 
 	if (!pp)
 		return 0;
@@ -512,17 +595,38 @@ static __always_inline int on_exit(long ret)
 				return 0;
 			}
 		}
+		/*
+		 * The tail: the last tail_bytes moved, not overlapping the head. Only
+		 * after a whole head, so that the bytes between them are exactly
+		 * len - captured.
+		 */
+		if (tail_bytes && (__u64)ret > capture_bytes && captured == want) {
+			tail_from = (__u64)ret >= (__u64)capture_bytes + tail_bytes
+					    ? (__u64)ret - tail_bytes
+					    : capture_bytes;
+			/* captured == capture_bytes <= WS_MAX_PAYLOAD: stated for the verifier */
+			ws_barrier_var(captured);
+			if (captured <= WS_MAX_PAYLOAD) {
+				if (p.kind == WS_CALL_FLAT)
+					tail = copy_flat_tail(e->payload + captured, p.buf, tail_from,
+							      (__u32)((__u64)ret - tail_from));
+				else
+					tail = copy_vector_tail(e->payload + captured, p.buf, p.count,
+								tail_from, (__u32)((__u64)ret - tail_from));
+			}
+		}
 	}
 
 	fill_header(e, c, WS_EVENT_DATA, p.fd);
 	e->direction = p.direction;
 	e->flags = p.kind == WS_CALL_SENDFILE ? WS_FLAG_SENDFILE : 0;
-	e->captured = captured;
+	e->captured = captured + tail;
+	e->tail_captured = tail;
 	e->offset = offset;
 	e->len = ret;
-	if (p.kind != WS_CALL_SENDFILE && (__u64)ret > captured)
+	if (p.kind != WS_CALL_SENDFILE && (__u64)ret > captured + tail)
 		count_loss(WS_LOSS_COPY_TRUNCATED);
-	submit(e, captured);
+	submit(e, captured + tail);
 	return 0;
 }
 

@@ -32,6 +32,8 @@
 #define WS_AF_INET6 10
 
 #define WS_MAX_PAYLOAD 16384 /* largest allowed capture cap (power of two) */
+#define WS_MAX_TAIL    256   /* largest allowed tail capture (tail_bytes) */
+#define WS_COMM_LEN    16    /* TASK_COMM_LEN: the task's comm, NUL-padded */
 
 struct ws_event {
 	__u8  type;
@@ -41,8 +43,8 @@ struct ws_event {
 	__u16 flags;
 	__u16 local_port;
 	__u16 remote_port;
-	__u16 _pad0;
-	__u32 captured;     /* payload bytes that follow this header */
+	__u16 tail_captured; /* how many of the captured bytes are the tail (0 = all head) */
+	__u32 captured;     /* payload bytes that follow this header: head, then tail */
 	__u32 pid;          /* thread group id (the process) */
 	__u32 tid;          /* thread id */
 	__s32 fd;
@@ -54,9 +56,18 @@ struct ws_event {
 	__u64 len;          /* bytes the syscall really moved (its return value) */
 	__u8  local_addr[16];
 	__u8  remote_addr[16];
-	__u8  payload[];    /* 'captured' bytes: the first min(len, cap) bytes moved */
+	char  comm[WS_COMM_LEN]; /* bpf_get_current_comm() of the thread: its process survives exit */
+	/*
+	 * 'captured' bytes. The head: the first min(len, cap) bytes moved. When the
+	 * call moved more than cap, then the tail: its last 'tail_captured' bytes,
+	 * [max(cap, len - tail_bytes), len), so that the framing at the end of a
+	 * large write (a chunk's CRLF, the next chunk header, the last chunk) is
+	 * seen even when the middle is not. Bytes between head and tail were not
+	 * copied (their count is len - captured).
+	 */
+	__u8  payload[];
 };
 
-#define WS_EVENT_HEADER_SIZE 104
+#define WS_EVENT_HEADER_SIZE 120
 
 #endif /* WIRESPAN_EVENT_H */

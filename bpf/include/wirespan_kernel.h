@@ -79,6 +79,8 @@ struct files_struct {
 
 struct task_struct {
 	struct files_struct *files;
+	struct task_struct *group_leader;
+	char comm[16];
 };
 
 #pragma clang attribute pop

@@ -5,6 +5,7 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 
 /**
  * One record of the kernel's "events" ring buffer, read in place: a reusable view over the
@@ -12,8 +13,13 @@ import java.nio.ByteOrder;
  * in {@code bpf/include/wirespan_event.h}; {@code CaptureEventLayoutTest} checks the offsets
  * against the C header.
  *
+ * <p>The payload is the head (the first {@link #headCaptured()} bytes the call moved) followed,
+ * when the call moved more than the capture cap, by the tail (its last {@link #tailCaptured()}
+ * bytes). The {@code length() - captured()} bytes between them were not copied.
+ *
  * <p>A view is only valid until the consumer returns from its callback: the ring buffer space is
- * then handed back to the kernel. Copy what must outlive it ({@link #copyPayloadTo(ByteBuf)}).
+ * then handed back to the kernel. Copy what must outlive it ({@link #copyHeadTo(ByteBuf)}, {@link
+ * #copyTailTo(ByteBuf)}).
  */
 public final class CaptureEvent {
   public static final int TYPE_DATA = 1;
@@ -31,6 +37,7 @@ public final class CaptureEvent {
   static final int OFF_FLAGS = 4;
   static final int OFF_LOCAL_PORT = 6;
   static final int OFF_REMOTE_PORT = 8;
+  static final int OFF_TAIL_CAPTURED = 10;
   static final int OFF_CAPTURED = 12;
   static final int OFF_PID = 16;
   static final int OFF_TID = 20;
@@ -42,7 +49,10 @@ public final class CaptureEvent {
   static final int OFF_LEN = 64;
   static final int OFF_LOCAL_ADDR = 72;
   static final int OFF_REMOTE_ADDR = 88;
-  public static final int HEADER_SIZE = 104;
+  static final int OFF_COMM = 104;
+  /** Bytes of the comm field: the kernel's TASK_COMM_LEN, NUL-padded. */
+  public static final int COMM_BYTES = 16;
+  public static final int HEADER_SIZE = 120;
 
   private ByteBuffer buf;
   private int base;
@@ -101,9 +111,25 @@ public final class CaptureEvent {
     return buf.getShort(base + OFF_REMOTE_PORT) & 0xffff;
   }
 
-  /** Payload bytes that follow the header: at most {@link #length()} and the capture cap. */
+  /**
+   * Payload bytes that follow the header, head and tail together: at most {@link #length()} and
+   * the capture cap plus the tail setting.
+   */
   public int captured() {
     return buf.getInt(base + OFF_CAPTURED);
+  }
+
+  /** The first bytes the call moved: the payload's first {@code headCaptured()} bytes. */
+  public int headCaptured() {
+    return captured() - tailCaptured();
+  }
+
+  /**
+   * The last bytes the call moved, stored after the head; 0 unless the call moved more than the
+   * capture cap. They end at stream offset {@code streamOffset() + length()}.
+   */
+  public int tailCaptured() {
+    return buf.getShort(base + OFF_TAIL_CAPTURED) & 0xffff;
   }
 
   /** Process id (thread group id). */
@@ -154,19 +180,50 @@ public final class CaptureEvent {
     return address(OFF_REMOTE_ADDR);
   }
 
-  /** Appends the captured payload to {@code dst}. */
+  /**
+   * The comm (thread name, which is the executable's name unless the thread renamed itself) of
+   * the thread that made the call, as the kernel had it then: known even when the process is gone
+   * by the time the event is read. Allocates: call once per connection, not per event.
+   */
+  public String processName() {
+    int n = 0;
+    while (n < COMM_BYTES && buf.get(base + OFF_COMM + n) != 0) {
+      n++;
+    }
+    byte[] raw = new byte[n];
+    for (int i = 0; i < n; i++) {
+      raw[i] = buf.get(base + OFF_COMM + i);
+    }
+    return new String(raw, StandardCharsets.UTF_8);
+  }
+
+  /** Appends the whole captured payload (head, then tail) to {@code dst}. */
   public void copyPayloadTo(ByteBuf dst) {
-    int n = captured();
+    copyPayloadRange(dst, 0, captured());
+  }
+
+  /** Appends the head (the first {@link #headCaptured()} bytes the call moved) to {@code dst}. */
+  public void copyHeadTo(ByteBuf dst) {
+    copyPayloadRange(dst, 0, headCaptured());
+  }
+
+  /** Appends the tail (the last {@link #tailCaptured()} bytes the call moved) to {@code dst}. */
+  public void copyTailTo(ByteBuf dst) {
+    int tail = tailCaptured();
+    copyPayloadRange(dst, captured() - tail, tail);
+  }
+
+  private void copyPayloadRange(ByteBuf dst, int from, int n) {
     if (n <= 0) {
       return;
     }
     ByteBuffer view = payloadViews[0];
-    int start = base + HEADER_SIZE;
+    int start = base + HEADER_SIZE + from;
     view.limit(start + n).position(start);
     dst.writeBytes(view);
   }
 
-  /** Reads payload byte {@code i} (0-based) without copying. */
+  /** Reads payload byte {@code i} (0-based, head then tail) without copying. */
   public byte payloadByte(int i) {
     return buf.get(base + HEADER_SIZE + i);
   }

@@ -11,6 +11,15 @@ public final class CaptureSettings {
   public static final int MIN_CAPTURE_BYTES = 64;
   public static final int DEFAULT_CAPTURE_BYTES = 4096;
 
+  /** Largest tail capture: {@code WS_MAX_TAIL} in {@code bpf/include/wirespan_event.h}. */
+  public static final int MAX_TAIL_BYTES = 256;
+  /**
+   * Last bytes also copied of a call that moved more than the cap. 64 holds the framing that ends
+   * a large write (a chunk's CRLF, the next chunk-size line, the last chunk and its CRLF) with
+   * room for a trailer or a short following message start, at 1.6% of a full-size event.
+   */
+  public static final int DEFAULT_TAIL_BYTES = 64;
+
   /** One page: the smallest ring buffer the kernel accepts. */
   public static final int MIN_RING_BUFFER_BYTES = 4096;
   /**
@@ -36,6 +45,7 @@ public final class CaptureSettings {
   private static final int MIN_MAP_ENTRIES = 64;
 
   private final int captureBytes;
+  private final int tailBytes;
   private final int ringBufferBytes;
   private final long wakeupBytes;
   private final int selfTgid;
@@ -44,6 +54,7 @@ public final class CaptureSettings {
 
   private CaptureSettings(Builder b) {
     this.captureBytes = b.captureBytes;
+    this.tailBytes = b.tailBytes;
     this.ringBufferBytes = b.ringBufferBytes;
     this.wakeupBytes = b.wakeupBytes;
     this.selfTgid = b.selfTgid;
@@ -63,6 +74,7 @@ public final class CaptureSettings {
   public Builder toBuilder() {
     return new Builder()
         .setCaptureBytes(captureBytes)
+        .setTailBytes(tailBytes)
         .setRingBufferBytes(ringBufferBytes)
         .setWakeupBytes(wakeupBytes)
         .setSelfTgid(selfTgid)
@@ -70,9 +82,20 @@ public final class CaptureSettings {
         .setPendingSyscallEntries(pendingSyscallEntries);
   }
 
-  /** Payload bytes copied per syscall (the first ones); longer calls are truncated. */
+  /**
+   * Payload bytes copied per syscall (the first ones); of longer calls only these and the last
+   * {@link #tailBytes()} are copied.
+   */
   public int captureBytes() {
     return captureBytes;
+  }
+
+  /**
+   * Of a call that moved more than {@link #captureBytes()}, how many of its last bytes are also
+   * copied (after the head); 0 = none.
+   */
+  public int tailBytes() {
+    return tailBytes;
   }
 
   /** Size of the kernel's event ring buffer. */
@@ -104,6 +127,8 @@ public final class CaptureSettings {
   public String toString() {
     return "CaptureSettings{captureBytes="
         + captureBytes
+        + ", tailBytes="
+        + tailBytes
         + ", ringBufferBytes="
         + ringBufferBytes
         + ", wakeupBytes="
@@ -120,6 +145,7 @@ public final class CaptureSettings {
   /** Builds {@link CaptureSettings}; each setter checks its value. */
   public static final class Builder {
     private int captureBytes = DEFAULT_CAPTURE_BYTES;
+    private int tailBytes = DEFAULT_TAIL_BYTES;
     private int ringBufferBytes = DEFAULT_RING_BUFFER_BYTES;
     private long wakeupBytes = DEFAULT_WAKEUP_BYTES;
     private int selfTgid = Math.toIntExact(ProcessHandle.current().pid());
@@ -140,6 +166,16 @@ public final class CaptureSettings {
                 + captureBytes);
       }
       this.captureBytes = captureBytes;
+      return this;
+    }
+
+    /** Between 0 (no tail) and {@link #MAX_TAIL_BYTES}. */
+    public Builder setTailBytes(int tailBytes) {
+      if (tailBytes < 0 || tailBytes > MAX_TAIL_BYTES) {
+        throw new IllegalArgumentException(
+            "tailBytes must be in [0, " + MAX_TAIL_BYTES + "]: " + tailBytes);
+      }
+      this.tailBytes = tailBytes;
       return this;
     }
 

@@ -43,6 +43,7 @@ public final class KernelCapture implements AutoCloseable {
   static final String VAR_SELF_TGID = "self_tgid";
   static final String VAR_CAPTURE_BYTES = "capture_bytes";
   static final String VAR_WAKEUP_BYTES = "wakeup_bytes";
+  static final String VAR_TAIL_BYTES = "tail_bytes";
 
   /** {@code struct btf_type}: name_off, info, size/type; a DATASEC's entries follow. */
   private static final int BTF_TYPE_BYTES = 12;
@@ -281,6 +282,7 @@ public final class KernelCapture implements AutoCloseable {
     putRodata(
         data, size.getValue(), vars, VAR_CAPTURE_BYTES, Integer.BYTES, settings.captureBytes());
     putRodata(data, size.getValue(), vars, VAR_WAKEUP_BYTES, Long.BYTES, settings.wakeupBytes());
+    putRodata(data, size.getValue(), vars, VAR_TAIL_BYTES, Integer.BYTES, settings.tailBytes());
   }
 
   /** Variable name -> {offset, size} of the DATASEC {@code section}. */

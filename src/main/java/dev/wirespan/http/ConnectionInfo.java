@@ -12,6 +12,9 @@ import java.util.Objects;
  * @param fd the socket's file descriptor in the traced process
  * @param localAddress the traced process's end
  * @param remoteAddress the peer's end
+ * @param processName the traced process's name (its comm, at most 15 characters) as the kernel
+ *     recorded it with the connection's first event: it names the process even after it exited;
+ *     empty when unknown
  */
 public record ConnectionInfo(
     int pid,
@@ -21,9 +24,11 @@ public record ConnectionInfo(
     InetAddress localAddress,
     int localPort,
     InetAddress remoteAddress,
-    int remotePort) {
+    int remotePort,
+    String processName) {
   public ConnectionInfo {
     Objects.requireNonNull(localAddress, "localAddress");
     Objects.requireNonNull(remoteAddress, "remoteAddress");
+    Objects.requireNonNull(processName, "processName");
   }
 }

@@ -46,13 +46,18 @@ import javax.annotation.Nullable;
  *
  * <h2>Lost and uncopied bytes</h2>
  *
- * Framing follows {@link CaptureEvent#length()}, not the bytes copied: bytes that were not copied
- * (a payload over the capture cap, sendfile) or never arrived (a stream offset gap) are fed to
- * the decoder as shared read-only zero bytes when they fall inside a body whose extent does not
- * depend on them (a Content-Length body, or a body read until close). Uncopied body bytes cost
- * nothing (bodies are never exported); lost body bytes mark the exchange {@link
- * HttpExchange#bytesMissing()}. Lost or uncopied bytes anywhere else (headers, chunk framing,
- * between messages) lose the message boundary: the partial message is dropped, the decoder
+ * Framing follows {@link CaptureEvent#length()}, not the bytes copied. A call that moved more than
+ * the capture cap comes with its first bytes (the head) and its last ones (the tail, which holds
+ * the framing that ends a large write: a chunk's CRLF, the next chunk-size line, the last chunk);
+ * the bytes between them were not copied. Bytes that were not copied (that middle, sendfile) or
+ * never arrived (a stream offset gap) are fed to the decoder as shared read-only zero bytes when
+ * they fall inside a body whose extent does not depend on them (a Content-Length body, or a body
+ * read until close); the tail follows them. Uncopied bytes inside a chunked body are fed the same
+ * way and Netty decides: zeros in chunk data decode as data, zeros where a chunk-size line or a
+ * chunk's CRLF was make the decoder fail, which loses the boundary (counted as STREAM_RESYNC, not
+ * as a decoder error). Uncopied body bytes cost nothing (bodies are never exported) and are not
+ * missing bytes; lost body bytes mark the exchange {@link HttpExchange#bytesMissing()}. Lost or
+ * uncopied bytes anywhere else (headers, between messages) lose the message boundary: the partial message is dropped, the decoder
  * closed (Netty's decoders discard everything after a failure), and decoding restarts at a
  * message start. A request whose headers were decoded keeps waiting for its response (marked
  * bytesMissing); an exchange whose response was cut ends EVICTED, bytesMissing, with the status
@@ -110,8 +115,10 @@ public final class ConnectionTracker implements CaptureEventSink {
   /** The first unexpected errors are logged as warnings, later ones at debug level. */
   private static final int MAX_WARNINGS_LOGGED = 10;
 
-  /** bodyRemaining value: not inside a body whose extent is known (headers, chunked, none). */
+  /** bodyRemaining value: not inside a body whose extent is known (headers, none). */
   private static final long NOT_IN_SIZED_BODY = -1;
+  /** bodyRemaining value: inside a chunked body (its extent is in its framing). */
+  private static final long IN_CHUNKED_BODY = -2;
   /** bodyRemaining value: inside a body that ends when the connection closes. */
   private static final long BODY_UNTIL_CLOSE = Long.MAX_VALUE;
 
@@ -328,7 +335,8 @@ public final class ConnectionTracker implements CaptureEventSink {
             event.localAddress(),
             event.localPort(),
             event.remoteAddress(),
-            event.remotePort());
+            event.remotePort(),
+            event.processName());
     Connection c = new Connection(info, event.role(), event.timestampNanos());
     connections.put(info.connectionId(), c);
     connectionCountGauge = connections.size();
@@ -516,7 +524,7 @@ public final class ConnectionTracker implements CaptureEventSink {
      * begin a request or a response, or surely cannot.
      */
     private boolean chooseRequestDirection(CaptureEvent e) {
-      int n = (int) Math.min(e.captured(), e.length());
+      int n = (int) Math.min(e.headCaptured(), e.length());
       CaptureEvent.Direction here = e.direction();
       boolean ingress = here == CaptureEvent.Direction.INGRESS;
       StartBuffer g = ingress ? ingressGathered : egressGathered;
@@ -726,8 +734,16 @@ public final class ConnectionTracker implements CaptureEventSink {
     int eventTid;
     long messageStartNanos;
     int messageStartTid;
-    /** Body bytes still to come when inside a sized body; NOT_IN_SIZED_BODY or BODY_UNTIL_CLOSE. */
+    /**
+     * Body bytes still to come when inside a sized body; NOT_IN_SIZED_BODY, IN_CHUNKED_BODY or
+     * BODY_UNTIL_CLOSE.
+     */
     long bodyRemaining = NOT_IN_SIZED_BODY;
+    /**
+     * Zeros stood in for uncopied bytes of the current chunked body: if the decoder fails before
+     * the message ends, they hid framing (a lost boundary, not malformed traffic).
+     */
+    boolean framingGuessed;
     /** Decoded content bytes of the current message (placeholders included). */
     long bodyBytes;
     /** While waiting for a message start: bytes that may begin one; null until first needed. */
@@ -780,7 +796,10 @@ public final class ConnectionTracker implements CaptureEventSink {
     final void onData(CaptureEvent e) {
       long offset = e.streamOffset();
       long length = e.length();
-      int captured = (int) Math.min(e.captured(), length);
+      // The head is the event's first bytes; the tail (if any) its last, after a gap in the copy.
+      int captured = (int) Math.min(e.headCaptured(), length);
+      int tail = (int) Math.min(e.tailCaptured(), length - captured);
+      long tailStart = length - tail;
       long skip = 0;
       eventNanos = e.timestampNanos();
       eventTid = e.tid();
@@ -819,10 +838,14 @@ public final class ConnectionTracker implements CaptureEventSink {
       if (skip < captured && synced) {
         feed(e, (int) skip, captured);
       }
-      long missing = length - Math.max(captured, skip);
+      long missing = tailStart - Math.max(captured, skip);
       if (missing > 0 && synced) {
         if (bodyRemaining >= missing) {
           feedPlaceholders(missing); // uncopied body bytes: framing is all that matters
+        } else if (bodyRemaining == IN_CHUNKED_BODY && decoder != null) {
+          // Netty decides: zeros where chunk framing was make it fail (then counted a resync).
+          framingGuessed = true;
+          feedPlaceholders(missing);
         } else {
           if (bodyRemaining > 0) {
             feedPlaceholders(bodyRemaining); // the body ends among them; what follows is lost
@@ -830,6 +853,13 @@ public final class ConnectionTracker implements CaptureEventSink {
           if (synced) {
             loseBoundary(resyncs, decoder != null && decoder.inMessage());
           }
+        }
+      }
+      if (tail > 0 && synced && decoder != null) {
+        long from = Math.max(tailStart, skip);
+        if (from < length) {
+          // (the tail as sent is never shorter than what is fed of it: tail <= tailCaptured)
+          feedTail(e, (int) (from - tailStart) + e.tailCaptured() - tail);
         }
       }
       if (decoder != null && !decoder.inMessage()) {
@@ -909,7 +939,16 @@ public final class ConnectionTracker implements CaptureEventSink {
         messageStartTid = eventTid;
       }
       ByteBuf bytes = alloc.heapBuffer(captured);
-      e.copyPayloadTo(bytes);
+      e.copyHeadTo(bytes);
+      bytes.writerIndex(captured); // a head longer than the call moved is cut to it
+      bytes.skipBytes(skip);
+      write(bytes);
+    }
+
+    /** Feeds the event's tail from its byte {@code skip} on (the decoder is inside a message). */
+    private void feedTail(CaptureEvent e, int skip) {
+      ByteBuf bytes = alloc.heapBuffer(e.tailCaptured());
+      e.copyTailTo(bytes);
       bytes.skipBytes(skip);
       write(bytes);
     }
@@ -929,7 +968,7 @@ public final class ConnectionTracker implements CaptureEventSink {
       } catch (RuntimeException ex) {
         // The decoder threw instead of reporting a failed result: treat it the same way.
         LOG.log(System.Logger.Level.DEBUG, "HTTP decoder threw", ex);
-        loseBoundary(decoderErrors, true);
+        loseBoundary(failureCause(), true);
         return;
       }
       drain();
@@ -940,7 +979,7 @@ public final class ConnectionTracker implements CaptureEventSink {
       while (decoder != null && (o = decoder.poll()) != null) {
         try {
           if (o instanceof HttpObject h && h.decoderResult().isFailure()) {
-            loseBoundary(decoderErrors, true);
+            loseBoundary(failureCause(), true);
           } else {
             handle(o);
           }
@@ -948,6 +987,11 @@ public final class ConnectionTracker implements CaptureEventSink {
           ReferenceCountUtil.release(o);
         }
       }
+    }
+
+    /** What a decoder failure means: zeros hid the framing (a resync), or the bytes were bad. */
+    private Counter failureCause() {
+      return framingGuessed ? resyncs : decoderErrors;
     }
 
     /** Body accounting for one decoded content piece. */
@@ -962,8 +1006,9 @@ public final class ConnectionTracker implements CaptureEventSink {
     /** A message's header block was decoded: how its body is framed. */
     final void startBody(HttpMessage m) {
       bodyBytes = 0;
+      framingGuessed = false;
       if (HttpUtil.isTransferEncodingChunked(m)) {
-        bodyRemaining = NOT_IN_SIZED_BODY;
+        bodyRemaining = IN_CHUNKED_BODY;
       } else {
         long length = HttpUtil.getContentLength(m, -1L);
         bodyRemaining = length >= 0 ? length : BODY_UNTIL_CLOSE;
@@ -973,6 +1018,7 @@ public final class ConnectionTracker implements CaptureEventSink {
     /** The message ended in the current event; the next one starts at the earliest here. */
     final void endMessage() {
       bodyRemaining = NOT_IN_SIZED_BODY;
+      framingGuessed = false;
       bodyBytes = 0;
       messageStartNanos = eventNanos;
       messageStartTid = eventTid;
@@ -997,6 +1043,7 @@ public final class ConnectionTracker implements CaptureEventSink {
         decoders.drop(d);
       }
       bodyRemaining = NOT_IN_SIZED_BODY;
+      framingGuessed = false;
       bodyBytes = 0;
       synced = false;
       startExpected = false;

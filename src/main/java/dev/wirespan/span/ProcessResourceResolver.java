@@ -39,7 +39,10 @@ import javax.annotation.Nullable;
  * pairs; they cannot override the attributes read from /proc).
  *
  * <p>A process that cannot be read (gone, no permission) gets a resource with what is known,
- * never an exception. Cached per pid (LRU bounded by {@code maxProcesses}); an entry older than
+ * never an exception. A short-lived client (a {@code curl} run) is often gone by the time its
+ * exchanges are decoded: then the process name the kernel recorded with the connection's first
+ * event ({@link ConnectionInfo#processName()}, the comm) gives {@code service.name} and {@code
+ * process.executable.name} instead of {@value #UNKNOWN_SERVICE}. Cached per pid (LRU bounded by {@code maxProcesses}); an entry older than
  * {@code revalidateAfter} is checked against the process's start time (field 22 of {@code
  * /proc/<pid>/stat}) and rebuilt when the pid was reused. Thread-safe.
  */
@@ -102,13 +105,28 @@ public final class ProcessResourceResolver implements ResourceResolver {
 
   @Override
   public Resource resolve(ConnectionInfo connection) {
-    return resolve(connection.pid());
+    return resolve(connection.pid(), connection.processName());
   }
 
-  /** The resource of process {@code pid}. */
-  public synchronized Resource resolve(int pid) {
+  /** The resource of process {@code pid}, knowing no name for it should /proc not tell. */
+  public Resource resolve(int pid) {
+    return resolve(pid, "");
+  }
+
+  /**
+   * The resource of process {@code pid}.
+   *
+   * @param processName the name the kernel recorded for it (its comm), used when {@code
+   *     /proc/<pid>} cannot be read; empty when unknown
+   */
+  public synchronized Resource resolve(int pid, String processName) {
+    Objects.requireNonNull(processName, "processName");
     long now = nanoTime.getAsLong();
     Entry entry = cache.get(pid);
+    if (entry != null && entry.fallbackName != null && !entry.fallbackName.equals(processName)) {
+      // Built without /proc for another process that had this pid: this one is not that one.
+      entry = null;
+    }
     if (entry != null) {
       if (now - entry.checkedAtNanos < revalidateAfterNanos) {
         return entry.resource;
@@ -121,9 +139,26 @@ public final class ProcessResourceResolver implements ResourceResolver {
       }
     }
     long startTime = startTime(pid);
-    Entry fresh = new Entry(read(pid), startTime, now);
+    Entry fresh =
+        startTime < 0
+            ? new Entry(fallback(pid, processName), startTime, now, processName)
+            : new Entry(read(pid), startTime, now, null);
     cache.put(pid, fresh);
     return fresh.resource;
+  }
+
+  /** A process whose /proc entry cannot be read (gone): what the kernel told about it. */
+  private Resource fallback(int pid, String processName) {
+    String name = nonEmpty(Redaction.cap(processName.strip(), MAX_VALUE_CHARS));
+    AttributesBuilder attributes = Attributes.builder();
+    attributes.put(ServiceAttributes.SERVICE_NAME, name != null ? name : UNKNOWN_SERVICE);
+    attributes.put(ProcessIncubatingAttributes.PROCESS_PID, (long) pid);
+    if (name != null) {
+      attributes.put(ProcessIncubatingAttributes.PROCESS_EXECUTABLE_NAME, name);
+    }
+    attributes.put(HostIncubatingAttributes.HOST_NAME, hostName);
+    attributes.put(TelemetryIncubatingAttributes.TELEMETRY_DISTRO_NAME, DISTRO_NAME);
+    return Resource.create(attributes.build());
   }
 
   /** Number of cached resources. */
@@ -342,11 +377,14 @@ public final class ProcessResourceResolver implements ResourceResolver {
     final Resource resource;
     final long startTime;
     long checkedAtNanos;
+    /** The process name the resource was built from when /proc could not be read, else null. */
+    @Nullable final String fallbackName;
 
-    Entry(Resource resource, long startTime, long checkedAtNanos) {
+    Entry(Resource resource, long startTime, long checkedAtNanos, @Nullable String fallbackName) {
       this.resource = resource;
       this.startTime = startTime;
       this.checkedAtNanos = checkedAtNanos;
+      this.fallbackName = fallbackName;
     }
   }
 }

@@ -21,6 +21,8 @@ record CapturedEvent(
     long length,
     InetAddress localAddress,
     InetAddress remoteAddress,
+    String processName,
+    int tailCaptured,
     byte[] payload) {
 
   static CapturedEvent copyOf(CaptureEvent e) {
@@ -46,7 +48,19 @@ record CapturedEvent(
         e.length(),
         e.localAddress(),
         e.remoteAddress(),
+        e.processName(),
+        e.tailCaptured(),
         payload);
+  }
+
+  /** The first bytes the call moved. */
+  byte[] head() {
+    return java.util.Arrays.copyOfRange(payload, 0, payload.length - tailCaptured);
+  }
+
+  /** The last bytes the call moved (empty unless it moved more than the cap). */
+  byte[] tail() {
+    return java.util.Arrays.copyOfRange(payload, payload.length - tailCaptured, payload.length);
   }
 
   boolean isData() {

@@ -8,6 +8,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -46,7 +47,10 @@ import org.junit.jupiter.params.provider.ValueSource;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class KernelCaptureTest {
   private static final int PID = (int) ProcessHandle.current().pid();
+  /** This process's comm: the name of its main thread, not of the thread making the calls. */
+  private static final String PROCESS_NAME = processName();
   private static final int CAPTURE_BYTES = 4096;
+  private static final int TAIL_BYTES = CaptureSettings.DEFAULT_TAIL_BYTES;
   private static final int POLL_TIMEOUT_MILLIS = 20;
   private static final Duration EVENT_WAIT = Duration.ofSeconds(15);
   private static final long JOIN_SECONDS = 15;
@@ -254,19 +258,86 @@ class KernelCaptureTest {
         long offset = 0;
         for (CapturedEvent e : side) {
           assertThat(e.streamOffset()).isEqualTo(offset);
-          assertThat(e.payload().length).isEqualTo((int) Math.min(e.length(), CAPTURE_BYTES));
-          assertThat(e.payload())
-              .isEqualTo(Arrays.copyOfRange(request, (int) offset, (int) offset + e.payload().length));
+          assertHeadAndTail(e, request, (int) offset);
           offset += e.length();
         }
         assertThat(offset).isEqualTo(request.length);
         assertThat(side).anyMatch(e -> e.length() > CAPTURE_BYTES);
+        assertThat(side)
+            .filteredOn(e -> e.length() >= CAPTURE_BYTES + TAIL_BYTES)
+            .isNotEmpty()
+            .allMatch(e -> e.tailCaptured() == TAIL_BYTES);
       }
     }
     await()
         .atMost(EVENT_WAIT)
         .untilAsserted(
             () -> assertThat(capture.lossCounters().copyTruncated()).isGreaterThan(truncatedBefore));
+  }
+
+  /**
+   * A gathering write over the cap whose last bytes lie in several buffers (chunk data, its CRLF,
+   * the last chunk): the tail is taken from the right buffers, in order.
+   */
+  @Test
+  void theTailOfAGatheringWriteComesFromItsLastBuffers() throws Exception {
+    byte[] data = new byte[BIG_BODY_BYTES];
+    for (int i = 0; i < data.length; i++) {
+      data[i] = (byte) ('a' + i % 26);
+    }
+    byte[][] parts = {
+      ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+              + Integer.toHexString(data.length) + "\r\n")
+          .getBytes(US_ASCII),
+      data,
+      "\r\n".getBytes(US_ASCII),
+      "0\r\n\r\n".getBytes(US_ASCII)
+    };
+    byte[] response = new byte[0];
+    for (byte[] p : parts) {
+      response = concat(response, p);
+    }
+    byte[] request = "GET /chunked HTTP/1.1\r\n\r\n".getBytes(US_ASCII);
+
+    try (ServerSocketChannel server =
+        ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0))) {
+      int port = ((InetSocketAddress) server.getLocalAddress()).getPort();
+      int clientPort;
+      try (SocketChannel client = SocketChannel.open(server.getLocalAddress());
+          SocketChannel accepted = server.accept()) {
+        clientPort = ((InetSocketAddress) client.getLocalAddress()).getPort();
+        client.write(ByteBuffer.wrap(request));
+        readScattered(accepted, request.length);
+        ByteBuffer[] bufs = new ByteBuffer[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+          // Direct buffers: the JDK hands them to writev as they are, one iovec each.
+          bufs[i] = ByteBuffer.allocateDirect(parts[i].length).put(parts[i]).flip();
+        }
+        while (Arrays.stream(bufs).anyMatch(ByteBuffer::hasRemaining)) {
+          accepted.write(bufs);
+        }
+        ByteBuffer in = ByteBuffer.allocate(response.length);
+        while (in.hasRemaining()) {
+          assertThat(client.read(in)).isPositive();
+        }
+      }
+
+      List<CapturedEvent> written = data(awaitClosed(port, clientPort), CaptureEvent.Direction.EGRESS);
+      long offset = 0;
+      for (CapturedEvent e : written) {
+        assertThat(e.streamOffset()).isEqualTo(offset);
+        assertHeadAndTail(e, response, (int) offset);
+        offset += e.length();
+      }
+      assertThat(offset).isEqualTo(response.length);
+      // The write that ended the response (one writev, unless the socket took it in parts)
+      // carried the chunk's last data, its CRLF and the last chunk in its tail.
+      CapturedEvent last = written.get(written.size() - 1);
+      if (last.length() >= CAPTURE_BYTES + TAIL_BYTES) {
+        assertThat(new String(last.tail(), US_ASCII)).endsWith("\r\n0\r\n\r\n");
+      }
+      assertThat(written).anyMatch(e -> e.tailCaptured() == TAIL_BYTES);
+    }
   }
 
   @Test
@@ -532,6 +603,7 @@ class KernelCaptureTest {
           assertThat(e.fd()).isEqualTo(fd);
           assertThat(e.connectionId()).isEqualTo(side.get(0).connectionId());
           assertThat(e.flags()).isZero();
+          assertThat(e.processName()).isEqualTo(PROCESS_NAME);
         });
     assertThat(side.stream().filter(CapturedEvent::isData)).allMatch(e -> e.tid() == tid);
     for (CaptureEvent.Direction d : CaptureEvent.Direction.values()) {
@@ -545,6 +617,19 @@ class KernelCaptureTest {
         last = e.timestampNanos();
       }
     }
+  }
+
+  /**
+   * The event's head is the first min(length, cap) bytes it moved of {@code stream} from {@code
+   * offset}; its tail the last min(TAIL_BYTES, length - cap) ones when it moved more than the cap.
+   */
+  private static void assertHeadAndTail(CapturedEvent e, byte[] stream, int offset) {
+    int head = (int) Math.min(e.length(), CAPTURE_BYTES);
+    int tail = e.length() > CAPTURE_BYTES ? (int) Math.min(TAIL_BYTES, e.length() - CAPTURE_BYTES) : 0;
+    int end = offset + (int) e.length();
+    assertThat(e.head()).isEqualTo(Arrays.copyOfRange(stream, offset, offset + head));
+    assertThat(e.tailCaptured()).isEqualTo(tail);
+    assertThat(e.tail()).isEqualTo(Arrays.copyOfRange(stream, end - tail, end));
   }
 
   private static List<CapturedEvent> fromPid(List<CapturedEvent> events, int pid) {
@@ -565,6 +650,14 @@ class KernelCaptureTest {
       out.writeBytes(e.payload());
     }
     return out.toByteArray();
+  }
+
+  private static String processName() {
+    try {
+      return Files.readString(Path.of("/proc/self/comm"), US_ASCII).strip();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   private static byte[] concat(byte[] a, byte[] b) {

@@ -20,6 +20,8 @@ final class Wire {
   static final long FIRST_TIMESTAMP_NANOS = 1_000_000_000L;
   static final long NANOS_BETWEEN_EVENTS = 1_000L;
   static final int FIRST_TID = 100;
+  /** The comm every event of the wire carries. */
+  static final String PROCESS_NAME = "orders-api";
 
   /** One delivered data syscall. */
   record Sent(Conversation.Party party, long offset, long length, long timestampNanos, int tid) {}
@@ -33,6 +35,7 @@ final class Wire {
   private long clock = FIRST_TIMESTAMP_NANOS;
   private int nextTid = FIRST_TID;
   private int captureCapBytes = Integer.MAX_VALUE;
+  private int captureTailBytes;
 
   Wire(CaptureEventSink sink, HttpExchange.Side side, long connectionId) {
     this(sink, side, connectionId, side == HttpExchange.Side.SERVER
@@ -53,6 +56,7 @@ final class Wire {
           .connectionId(connectionId)
           .role(role)
           .pid(4242)
+          .processName(PROCESS_NAME)
           .fd(7)
           .cgroupId(99)
           .local(InetAddress.getByName("127.0.0.1"), side == HttpExchange.Side.SERVER ? 8080 : 40000)
@@ -65,6 +69,15 @@ final class Wire {
   /** Copy at most this many payload bytes per syscall, as the kernel side's cap does. */
   Wire captureCap(int bytes) {
     this.captureCapBytes = bytes;
+    return this;
+  }
+
+  /**
+   * Of a syscall that moved more than the cap, also copy its last bytes, at most this many, as
+   * the kernel side's tail_bytes does (0, the default here: none).
+   */
+  Wire captureTail(int bytes) {
+    this.captureTailBytes = bytes;
     return this;
   }
 
@@ -94,13 +107,25 @@ final class Wire {
 
   /** One data syscall moving {@code length} bytes of {@code bytes} from {@code from}. */
   void data(Conversation.Party party, long offset, byte[] bytes, int from, int length) {
-    int captured = Math.min(length, captureCapBytes);
-    dataTruncated(party, offset, bytes, from, length, captured);
+    int head = Math.min(length, captureCapBytes);
+    int tail = length > head ? Math.min(captureTailBytes, length - head) : 0;
+    dataHeadAndTail(party, offset, bytes, from, length, head, tail);
   }
 
   /** One data syscall that moved {@code length} bytes of which {@code captured} were copied. */
   void dataTruncated(
       Conversation.Party party, long offset, byte[] bytes, int from, long length, int captured) {
+    dataHeadAndTail(party, offset, bytes, from, length, captured, 0);
+  }
+
+  /**
+   * One data syscall that moved {@code bytes[from, from + length)}, of which the first {@code
+   * head} and the last {@code tail} were copied.
+   */
+  void dataHeadAndTail(
+      Conversation.Party party, long offset, byte[] bytes, int from, long length, int head,
+      int tail) {
+    int captured = head + tail;
     long ts = tick();
     int tid = nextTid++;
     writer
@@ -113,7 +138,7 @@ final class Wire {
     ByteBuffer b =
         ByteBuffer.allocate(CaptureEvent.HEADER_SIZE + captured)
             .order(java.nio.ByteOrder.LITTLE_ENDIAN);
-    writer.write(b, bytes, from, captured);
+    writer.write(b, bytes, from, head, tail);
     b.flip();
     sink.onEvent(view.wrap(b, 0));
     sent.add(new Sent(party, offset, length, ts, tid));

@@ -2,6 +2,8 @@ package dev.wirespan.span;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.wirespan.http.ConnectionInfo;
+import dev.wirespan.testing.TestExchanges;
 import io.opentelemetry.api.common.AttributeKey;
 import io.opentelemetry.sdk.resources.Resource;
 import io.opentelemetry.semconv.ServiceAttributes;
@@ -117,6 +119,59 @@ class ProcessResourceResolverTest {
     assertThat(missing.getAttribute(ServiceAttributes.SERVICE_NAME)).isEqualTo("unknown_service");
     assertThat(missing.getAttribute(ProcessIncubatingAttributes.PROCESS_PID))
         .isEqualTo(Integer.MAX_VALUE - 1);
+  }
+
+  @Test
+  void aProcessGoneBeforeItsResourceIsReadIsNamedByItsRecordedProcessName(@TempDir Path proc)
+      throws IOException {
+    fakeProcess(proc, 7, "nginx", 1000, "0::/\n");
+    AtomicLong now = new AtomicLong();
+    ProcessResourceResolver resolver =
+        new ProcessResourceResolver(proc, HOST, 16, Duration.ofSeconds(10), now::get);
+
+    // No /proc/40 (the curl run exited): the kernel's comm names it.
+    Resource gone = resolver.resolve(40, "curl");
+    assertThat(gone.getAttribute(ServiceAttributes.SERVICE_NAME)).isEqualTo("curl");
+    assertThat(gone.getAttribute(ProcessIncubatingAttributes.PROCESS_EXECUTABLE_NAME))
+        .isEqualTo("curl");
+    assertThat(gone.getAttribute(ProcessIncubatingAttributes.PROCESS_PID)).isEqualTo(40);
+    assertThat(gone.getAttribute(HostIncubatingAttributes.HOST_NAME)).isEqualTo(HOST);
+    assertThat(gone.getAttribute(TelemetryIncubatingAttributes.TELEMETRY_DISTRO_NAME))
+        .isEqualTo("wirespan");
+    assertThat(resolver.resolve(40, "curl")).isSameAs(gone);
+
+    // Another exited process that had the same pid is not given the first one's resource.
+    Resource other = resolver.resolve(40, "wget");
+    assertThat(other.getAttribute(ServiceAttributes.SERVICE_NAME)).isEqualTo("wget");
+
+    // Nothing better known: unknown_service, no executable name.
+    Resource unnamed = resolver.resolve(41, "");
+    assertThat(unnamed.getAttribute(ServiceAttributes.SERVICE_NAME)).isEqualTo("unknown_service");
+    assertThat(unnamed.getAttribute(ProcessIncubatingAttributes.PROCESS_EXECUTABLE_NAME)).isNull();
+
+    // /proc readable: it wins over the recorded name (a thread may have renamed itself).
+    Resource alive = resolver.resolve(7, "worker-3");
+    assertThat(alive.getAttribute(ServiceAttributes.SERVICE_NAME)).isEqualTo("nginx");
+    assertThat(alive.getAttribute(ProcessIncubatingAttributes.PROCESS_EXECUTABLE_NAME))
+        .isEqualTo("nginx");
+
+    // A pid whose process appeared since its fallback was cached is read from /proc.
+    fakeProcess(proc, 40, "redis-server", 3000, "0::/\n");
+    now.addAndGet(Duration.ofSeconds(11).toNanos());
+    assertThat(resolver.resolve(40, "wget").getAttribute(ServiceAttributes.SERVICE_NAME))
+        .isEqualTo("redis-server");
+  }
+
+  @Test
+  void connectionsCarryTheProcessNameToTheResolver(@TempDir Path proc) {
+    ProcessResourceResolver resolver =
+        new ProcessResourceResolver(proc, HOST, 16, Duration.ofSeconds(10), System::nanoTime);
+    ConnectionInfo connection =
+        new ConnectionInfo(
+            55, 0, 1, 3, TestExchanges.ip("127.0.0.1"), 40000, TestExchanges.ip("127.0.0.1"),
+            8080, "python3");
+    assertThat(resolver.resolve(connection).getAttribute(ServiceAttributes.SERVICE_NAME))
+        .isEqualTo("python3");
   }
 
   @Test

@@ -29,14 +29,14 @@ public final class TestExchanges {
       int pid, String localAddress, int localPort, String remoteAddress, int remotePort) {
     return new ConnectionInfo(
         pid, 0, CONNECTION_IDS.incrementAndGet(), 3, ip(localAddress), localPort,
-        ip(remoteAddress), remotePort);
+        ip(remoteAddress), remotePort, "app");
   }
 
   /** The connection as the other process sees it (same tuple reversed, pid given). */
   public static ConnectionInfo reversed(ConnectionInfo c, int pid) {
     return new ConnectionInfo(
         pid, 0, CONNECTION_IDS.incrementAndGet(), 4, c.remoteAddress(), c.remotePort(),
-        c.localAddress(), c.localPort());
+        c.localAddress(), c.localPort(), "app");
   }
 
   /** An exchange whose request line is decoded and whose request started at {@code startNanos}. */
