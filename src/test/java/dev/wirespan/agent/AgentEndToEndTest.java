@@ -193,7 +193,16 @@ class AgentEndToEndTest {
     });
     List<ReceivedSpan> chunks = spans.stream().filter(pathContains("/chunked/")).toList();
     assertThat(chunks).hasSize(2).allSatisfy(s ->
-        assertThat(s.attribute("http.response.body.size")).hasValue(Integer.toString(CHUNKED_BODY_BYTES)));
+        assertThat(s.attribute("http.response.status_code")).hasValue("200"));
+    // The server writes each chunk in one write: its head and tail hold the framing, so the
+    // body is followed to its end. The client reads 16 KiB at a time: chunk headers fall in the
+    // part of a read that is not copied, and the span must then say it is incomplete, not lie.
+    ReceivedSpan chunkedServer = ofKind(chunks, Span.SpanKind.SPAN_KIND_SERVER).get(0);
+    assertThat(chunkedServer.attribute("http.response.body.size")).hasValue(Integer.toString(CHUNKED_BODY_BYTES));
+    ReceivedSpan chunkedClient = ofKind(chunks, Span.SpanKind.SPAN_KIND_CLIENT).get(0);
+    if (!chunkedClient.attribute("http.response.body.size").equals(java.util.Optional.of(Integer.toString(CHUNKED_BODY_BYTES)))) {
+      assertThat(chunkedClient.attribute("wirespan.capture.incomplete")).hasValue("true");
+    }
     assertThat(spans.stream().filter(pathContains("/after/"))).hasSize(2);
   }
 
