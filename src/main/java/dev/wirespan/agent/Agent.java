@@ -122,7 +122,7 @@ public final class Agent implements AutoCloseable {
     TraceLinker linker =
         TraceLinker.builder(toExport, metrics).setThreadCorrelation(config.threadCorrelation()).build();
     this.tracker = new ConnectionTracker(config.httpSettings(), linker, metrics);
-    this.statusLine = new StatusLine(metrics, tracker, batcher);
+    this.statusLine = new StatusLine(metrics, tracker, batcher, kubernetes);
     metrics.gauge(
         "wirespan_ready", "1 once the kernel programs are attached.", () -> attached ? 1 : 0);
   }
