@@ -4,6 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.marcnuri.helm.Helm;
+import dev.wirespan.agent.AgentConfig;
+import dev.wirespan.agent.Setting;
+import dev.wirespan.agent.SettingValues;
+import dev.wirespan.export.ExportSettings;
 import com.marcnuri.helm.LintResult;
 import io.fabric8.kubernetes.api.model.Capabilities;
 import io.fabric8.kubernetes.api.model.ConfigMap;
@@ -163,6 +167,32 @@ class ChartTest {
     assertThat(env.get("OTEL_EXPORTER_OTLP_ENDPOINT").getValue())
         .isEqualTo("http://otel-collector.observability.svc:4317");
     assertThat(env.get("WIRESPAN_JSONL_FILE").getValue()).startsWith("/tmp/");
+  }
+
+  @Test
+  void everyAgentSettingHasItsEnvironmentVariableInTheChart() {
+    Map<String, EnvVar> env = env(agent(RenderedChart.render()));
+    for (Setting setting : Setting.values()) {
+      assertThat(setting.envVars())
+          .as("%s has an environment variable the chart sets", setting.flag())
+          .anyMatch(v -> env.containsKey(v) || OPTIONAL_ENV.contains(v));
+    }
+  }
+
+  @Test
+  void theAgentAcceptsWhatTheChartRendersByDefault() {
+    Map<String, String> plain = new LinkedHashMap<>();
+    env(agent(RenderedChart.render()))
+        .forEach((name, var) -> {
+          if (var.getValue() != null) {
+            plain.put(name, var.getValue());
+          }
+        });
+    AgentConfig config = AgentConfig.from(SettingValues.resolve(Map.of(), plain));
+    assertThat(config.adminAddress().getPort()).isEqualTo(ADMIN_PORT);
+    assertThat(config.outputs()).containsExactly(ExportSettings.Output.OTLP);
+    assertThat(config.exportSettings().resolvedOtlpEndpoint())
+        .isEqualTo("http://otel-collector.observability.svc:4317");
   }
 
   @Test

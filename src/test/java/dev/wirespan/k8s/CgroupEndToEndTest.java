@@ -99,7 +99,7 @@ class CgroupEndToEndTest {
             new PodResourceResolver(metadata, c -> host, "test-cluster", Path.of("/proc"), metrics);
         InetAddress lo = InetAddress.getLoopbackAddress();
 
-        Resource resource = resolver.resolve(new ConnectionInfo(pid, cgroupId, 1, 3, lo, 8000, lo, 50000));
+        Resource resource = resolver.resolve(new ConnectionInfo(pid, cgroupId, 1, 3, lo, 8000, lo, 50000, "python3"));
 
         Attributes a = resource.getAttributes();
         assertThat(a.get(AttributeKey.stringKey("k8s.pod.name"))).isEqualTo("checkout-6f7d9-q8r2t");
@@ -109,7 +109,7 @@ class CgroupEndToEndTest {
         assertThat(a.get(AttributeKey.stringKey("service.name"))).isEqualTo("checkout-from-env");
         assertThat(a.get(AttributeKey.stringKey("k8s.cluster.name"))).isEqualTo("test-cluster");
         // cached by the cgroup id
-        assertThat(resolver.resolve(new ConnectionInfo(pid, cgroupId, 2, 4, lo, 8000, lo, 50001)))
+        assertThat(resolver.resolve(new ConnectionInfo(pid, cgroupId, 2, 4, lo, 8000, lo, 50001, "python3")))
             .isSameAs(resource);
       }
     }

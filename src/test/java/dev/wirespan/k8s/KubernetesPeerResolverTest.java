@@ -64,7 +64,7 @@ class KubernetesPeerResolverTest {
   private Attributes peer(String address) {
     InetAddress local = InetAddress.getLoopbackAddress();
     ConnectionInfo c =
-        new ConnectionInfo(1, 1, 1, 3, local, 40000, IpLiterals.parse(address), 80);
+        new ConnectionInfo(1, 1, 1, 3, local, 40000, IpLiterals.parse(address), 80, "client");
     return resolver.peerAttributes(new HttpExchange(c, HttpExchange.Side.CLIENT));
   }
 

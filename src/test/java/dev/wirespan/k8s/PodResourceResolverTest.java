@@ -90,7 +90,7 @@ class PodResourceResolverTest {
 
   static ConnectionInfo connection(int pid, long cgroupId) {
     InetAddress local = InetAddress.getLoopbackAddress();
-    return new ConnectionInfo(pid, cgroupId, 1, 3, local, 8080, local, 40000);
+    return new ConnectionInfo(pid, cgroupId, 1, 3, local, 8080, local, 40000, "server");
   }
 
   @Test
