@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -43,8 +44,17 @@ public final class AgentProcess implements AutoCloseable {
     }
   }
 
-  /** Starts the agent with {@code args} (plus its admin address) and waits until it is ready. */
+  /**
+   * Starts the agent with {@code args} (plus its admin address, and {@code --kubernetes disabled}
+   * unless args say otherwise) and waits until it is ready.
+   */
   public static AgentProcess start(List<String> args) throws IOException, InterruptedException {
+    return start(args, Map.of());
+  }
+
+  /** As {@link #start(List)}, with extra environment variables (e.g. KUBECONFIG, NODE_NAME). */
+  public static AgentProcess start(List<String> args, Map<String, String> environment)
+      throws IOException, InterruptedException {
     int adminPort = freePort();
     Path log = Files.createTempFile("wirespan-agent", ".log");
     List<String> cmd = new ArrayList<>();
@@ -55,12 +65,15 @@ public final class AgentProcess implements AutoCloseable {
     cmd.add("dev.wirespan.agent.WirespanCommand");
     cmd.add("--admin-address");
     cmd.add("127.0.0.1:" + adminPort);
-    cmd.add("--kubernetes");
-    cmd.add("disabled");
+    if (!args.contains("--kubernetes")) {
+      cmd.add("--kubernetes");
+      cmd.add("disabled");
+    }
     cmd.addAll(args);
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
     pb.environment().remove("OTEL_EXPORTER_OTLP_ENDPOINT");
     pb.environment().remove("OTEL_SERVICE_NAME");
+    pb.environment().putAll(environment);
     AgentProcess agent = new AgentProcess(pb.start(), log, adminPort);
     agent.awaitReady();
     return agent;
