@@ -321,7 +321,8 @@ class AgentEndToEndTest {
       }
       Thread.sleep(50);
     }
-    throw new AssertionError("expected " + count + " spans, got " + found.size() + ": " + found
+    throw new AssertionError("expected " + count + " spans, got " + found.size() + ": "
+        + found.stream().map(s -> s.kind() + " " + s.name() + " " + s.attributes()).toList()
         + "\nagent output:\n" + agent.output());
   }
 

@@ -24,6 +24,8 @@ import java.util.concurrent.TimeUnit;
 public final class AgentProcess implements AutoCloseable {
   private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
   private static final Duration STOP_TIMEOUT = Duration.ofSeconds(30);
+  /** Enough of the agent's log to explain a failure, without flooding the report. */
+  private static final int MAX_OUTPUT_CHARS = 64 * 1024;
 
   private final Process process;
   private final Path log;
@@ -124,9 +126,14 @@ public final class AgentProcess implements AutoCloseable {
     return process;
   }
 
+  /** The agent's output, its last {@value #MAX_OUTPUT_CHARS} characters when longer. */
   public String output() {
     try {
-      return Files.readString(log);
+      String all = Files.readString(log);
+      return all.length() <= MAX_OUTPUT_CHARS
+          ? all
+          : "(... " + (all.length() - MAX_OUTPUT_CHARS) + " characters before)\n"
+              + all.substring(all.length() - MAX_OUTPUT_CHARS);
     } catch (IOException e) {
       return "(agent output unreadable: " + e + ")";
     }
