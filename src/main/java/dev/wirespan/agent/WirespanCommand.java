@@ -21,6 +21,8 @@ public final class WirespanCommand {
   private WirespanCommand() {}
 
   public static void main(String[] args) {
+    // Before anything logs: the JDK's own LogManager would close our handlers at shutdown.
+    System.setProperty("java.util.logging.manager", AgentLogManager.class.getName());
     System.exit(run(args, System.getenv(), new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
   }
 
