@@ -1,5 +1,6 @@
 package dev.wirespan.k8s;
 
+import dev.wirespan.process.CgroupParser;
 import dev.wirespan.k8s.ClusterObjects.NodeEntry;
 import dev.wirespan.k8s.ClusterObjects.OwnedObject;
 import dev.wirespan.k8s.ClusterObjects.OwnerRef;

@@ -1,5 +1,9 @@
 package dev.wirespan.k8s;
 
+import dev.wirespan.process.CgroupParser;
+import dev.wirespan.process.ContainerCgroup;
+import dev.wirespan.process.ProcessFiles;
+import dev.wirespan.process.ResourceAttributesVariable;
 import static io.opentelemetry.semconv.incubating.ContainerIncubatingAttributes.CONTAINER_ID;
 import static io.opentelemetry.semconv.incubating.ContainerIncubatingAttributes.CONTAINER_IMAGE_NAME;
 import static io.opentelemetry.semconv.incubating.ContainerIncubatingAttributes.CONTAINER_IMAGE_TAGS;
@@ -76,8 +80,8 @@ public final class PodResourceResolver implements ResourceResolver {
   static final int MAX_HOST_RESOURCES = 4_096;
 
   static final String ENV_SERVICE_NAME = "OTEL_SERVICE_NAME";
-  static final String ENV_RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES";
-  private static final Set<String> ENV_NAMES = Set.of(ENV_SERVICE_NAME, ENV_RESOURCE_ATTRIBUTES);
+  private static final Set<String> ENV_NAMES =
+      Set.of(ENV_SERVICE_NAME, ResourceAttributesVariable.NAME);
   private static final String LATEST_TAG = "latest";
   private static final String POD_KEY_PREFIX = "pod/";
 
@@ -272,8 +276,9 @@ public final class PodResourceResolver implements ResourceResolver {
       }
     }
 
-    Map<String, String> env = files.environment(pid, ENV_NAMES);
-    Map<String, String> envResource = parseResourceAttributes(env.get(ENV_RESOURCE_ATTRIBUTES));
+    Map<String, String> env = files.environment(pid, ENV_NAMES::contains);
+    Map<String, String> envResource =
+        ResourceAttributesVariable.parse(env.get(ResourceAttributesVariable.NAME));
     String serviceName =
         firstSet(
             env.get(ENV_SERVICE_NAME),
@@ -320,27 +325,6 @@ public final class PodResourceResolver implements ResourceResolver {
       return new String[] {withoutDigest.substring(0, colon), withoutDigest.substring(colon + 1)};
     }
     return new String[] {withoutDigest, null};
-  }
-
-  /** {@code key=value,key2=value2} as the SDK reads OTEL_RESOURCE_ATTRIBUTES. */
-  static Map<String, String> parseResourceAttributes(@Nullable String text) {
-    if (text == null || text.isBlank()) {
-      return Map.of();
-    }
-    Map<String, String> out = new java.util.HashMap<>();
-    for (String pair : text.split(",")) {
-      int eq = pair.indexOf('=');
-      if (eq > 0) {
-        String value = pair.substring(eq + 1).trim();
-        try {
-          value = java.net.URLDecoder.decode(value, java.nio.charset.StandardCharsets.UTF_8);
-        } catch (IllegalArgumentException e) {
-          // keep the raw value: a malformed escape is the process's business
-        }
-        out.put(pair.substring(0, eq).trim(), value);
-      }
-    }
-    return out;
   }
 
   private static void putIfSet(AttributesBuilder b, AttributeKey<String> key, @Nullable String value) {

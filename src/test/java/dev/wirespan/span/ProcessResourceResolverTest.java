@@ -1,5 +1,6 @@
 package dev.wirespan.span;
 
+import dev.wirespan.process.CgroupParser;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.wirespan.http.ConnectionInfo;
@@ -215,7 +216,7 @@ class ProcessResourceResolverTest {
         "0::/x/" + ID + "ff                                                             | ",
       })
   void containerIdFromCgroup(String cgroup, String id) {
-    assertThat(ProcessResourceResolver.containerId(cgroup.strip() + "\n")).isEqualTo(id);
+    assertThat(CgroupParser.parseFile(cgroup.strip() + "\n").containerId()).isEqualTo(id);
   }
 
   private static void fakeProcess(Path proc, int pid, String comm, long startTime, String cgroup)

@@ -1,4 +1,4 @@
-package dev.wirespan.k8s;
+package dev.wirespan.process;
 
 import javax.annotation.Nullable;
 
@@ -24,6 +24,7 @@ public record ContainerCgroup(
     CONTAINERD,
     CRIO,
     DOCKER,
+    PODMAN,
     /** A bare 64 hex digit cgroup name: containerd or Docker with the cgroupfs driver. */
     UNKNOWN,
     /** Not in a container. */

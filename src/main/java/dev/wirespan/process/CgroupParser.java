@@ -1,6 +1,6 @@
-package dev.wirespan.k8s;
+package dev.wirespan.process;
 
-import dev.wirespan.k8s.ContainerCgroup.ContainerRuntime;
+import dev.wirespan.process.ContainerCgroup.ContainerRuntime;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import javax.annotation.Nullable;
@@ -14,9 +14,12 @@ import javax.annotation.Nullable;
 public final class CgroupParser {
   private static final String HEX_ID = "([0-9a-f]{64})";
 
-  /** systemd driver: {@code cri-containerd-<id>.scope}, {@code crio-<id>.scope}, {@code docker-<id>.scope}. */
+  /**
+   * systemd driver: {@code cri-containerd-<id>.scope}, {@code crio-<id>.scope}, {@code
+   * docker-<id>.scope}, and podman's {@code libpod-<id>.scope}.
+   */
   private static final Pattern SYSTEMD_SCOPE =
-      Pattern.compile("(cri-containerd|crio|docker)-" + HEX_ID + "\\.scope");
+      Pattern.compile("(cri-containerd|crio|docker|libpod)-" + HEX_ID + "\\.scope");
 
   /** containerd's systemd naming when kubelet uses cgroupfs paths: {@code ...slice:cri-containerd:<id>}. */
   private static final Pattern COLON_FORM = Pattern.compile(".*:(cri-containerd|crio|docker):" + HEX_ID);
@@ -145,6 +148,8 @@ public final class CgroupParser {
         return ContainerRuntime.CONTAINERD;
       case "crio":
         return ContainerRuntime.CRIO;
+      case "libpod":
+        return ContainerRuntime.PODMAN;
       default:
         return ContainerRuntime.DOCKER;
     }

@@ -1,8 +1,8 @@
-package dev.wirespan.k8s;
+package dev.wirespan.process;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.wirespan.k8s.ContainerCgroup.ContainerRuntime;
+import dev.wirespan.process.ContainerCgroup.ContainerRuntime;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
