@@ -36,6 +36,8 @@ def env_float(name, default):
 CONFIG = {
     "duration_s": env_int("DURATION_S", 10),
     "warmup_s": env_int("WARMUP_S", 3),
+    # A fresh agent JVM needs this long under load before its JIT has caught up on this machine.
+    "agent_warmup_s": env_int("AGENT_WARMUP_S", 10),
     "rounds": env_int("ROUNDS", 2),
     # server:connections:responseBodyBytes; nginx answers /bytes/0 with `return 200`.
     "cases": os.environ.get("CASES", "nginx:16:0 nginx:16:4096 nginx:256:128 netty:16:128").split(),
@@ -69,6 +71,7 @@ AGENT_READY_TIMEOUT_S = 90
 AGENT_STOP_TIMEOUT_S = 30
 DRAIN_TIMEOUT_S = 20
 DRAIN_STABLE_S = 1.0
+DRAIN_NOISE_EVENTS = 100
 DATA_SYSCALLS = ["read", "readv", "recvfrom", "recvmsg", "write", "writev", "sendto", "sendmsg", "sendfile64"]
 
 started = []  # Popen objects to stop on exit
@@ -187,6 +190,8 @@ def start_agent(jfr_file=None):
              AGENT_READY_TIMEOUT_S, "the agent to be ready")
     if p.poll() is not None:
         raise RuntimeError("the agent exited; see agent.log")
+    if CONFIG["agent_warmup_s"] > 0:
+        wrk(f"http://127.0.0.1:{CONFIG['nginx_port']}/bytes/128", 16, CONFIG["agent_warmup_s"])
     return p
 
 
@@ -244,13 +249,28 @@ def memory(pid):
     return d
 
 
+def agent_prog_ids(agent_pid):
+    """Ids of the BPF programs the agent holds (prog and link fds name them in their fdinfo)."""
+    ids = set()
+    fdinfo = f"/proc/{agent_pid}/fdinfo"
+    for fd in os.listdir(fdinfo):
+        try:
+            with open(os.path.join(fdinfo, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
 def bpf_programs(agent_pid):
-    """Per-program run_time_ns/run_cnt of the programs the agent process holds."""
+    """Per-program run_time_ns/run_cnt of the agent's programs (kernel.bpf_stats_enabled=1)."""
+    ids = agent_prog_ids(agent_pid)
     r = run(["bpftool", "-j", "prog", "show"], 30)
     progs = {}
     for prog in json.loads(r.stdout):
-        pids = [x.get("pid") for x in prog.get("pids", [])]
-        if agent_pid in pids:
+        if prog["id"] in ids:
             progs[f"{prog.get('name', '?')}#{prog['id']}"] = (
                 prog.get("run_time_ns", 0), prog.get("run_cnt", 0))
     return progs
@@ -321,18 +341,20 @@ class AgentWindow:
 
 
 def wait_drained():
-    """Until the ring buffer is empty, the span queue is empty and the counters stop moving."""
+    """Until the ring buffer and the span queue are empty and the event count stops moving (the
+    metrics scrapes themselves, and other processes on the host, add a trickle of events)."""
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     last, stable_since = None, time.monotonic()
     while time.monotonic() < deadline:
         m = scrape()
-        key = (total(m, "wirespan_events_total"), total(m, "wirespan_spans_exported_total"))
+        events = total(m, "wirespan_events_total")
         busy = total(m, "wirespan_ring_buffer_used_bytes") > 0 or total(m, "wirespan_span_queue_size") > 0
-        if key != last or busy:
-            last, stable_since = key, time.monotonic()
+        if busy or last is None or events - last > DRAIN_NOISE_EVENTS:
+            stable_since = time.monotonic()
         elif time.monotonic() - stable_since >= DRAIN_STABLE_S:
             return
-        time.sleep(0.2)
+        last = events
+        time.sleep(0.25)
     log("warning: agent did not drain within the timeout")
 
 
@@ -506,7 +528,19 @@ def summarise_jfr(path, top=25):
             wirespan_frames[first_own] = wirespan_frames.get(first_own, 0) + 1
     def ranked(d):
         return [(k, v, v / samples) for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
-    return {"samples": samples, "top_frames": ranked(top_frames), "first_wirespan_frame": ranked(wirespan_frames)}
+    # Continuous recompilation (deoptimisation loops) shows as many jdk.Deoptimization events.
+    d = run(["jfr", "print", "--events", "jdk.Deoptimization", path], 300, check=False).stdout
+    deopts = {}
+    for block in d.split("jdk.Deoptimization")[1:]:
+        method = re.search(r'method = (.*)', block)
+        reason = re.search(r'reason = "?([\w_-]+)', block)
+        key = f"{method.group(1).strip() if method else '?'} ({reason.group(1) if reason else '?'})"
+        deopts[key] = deopts.get(key, 0) + 1
+    summary = run(["jfr", "summary", path], 120, check=False).stdout
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s+(jdk\.\w+)\s+(\d+)", summary, re.M)}
+    return {"samples": samples, "top_frames": ranked(top_frames), "first_wirespan_frame": ranked(wirespan_frames),
+            "deoptimizations": counts.get("jdk.Deoptimization", 0), "compilations": counts.get("jdk.Compilation", 0),
+            "top_deoptimized": sorted(deopts.items(), key=lambda kv: -kv[1])[:10]}
 
 
 # ---------------------------------------------------------------- report
@@ -639,6 +673,8 @@ def report(results):
         L += [f"| `{k}` | {p:.1%} |" for k, _, p in j["top_frames"][:15]]
         L += ["", "| innermost dev.wirespan frame | share |", "|---|---|"]
         L += [f"| `{k}` | {p:.1%} |" for k, _, p in j["first_wirespan_frame"][:15]]
+        L += ["", f"JIT during the recording: {j['compilations']} compilations, {j['deoptimizations']} deoptimizations;"
+              " most deoptimized: " + "; ".join(f"`{k}` ×{v}" for k, v in j["top_deoptimized"][:5])]
     return "\n".join(L) + "\n"
 
 

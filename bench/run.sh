@@ -60,7 +60,7 @@ stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 export RESULTS_DIR="$here/results/$stamp"
 mkdir -p "$RESULTS_DIR"
 
-ulimit -n 65536 || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 old_bpf_stats="$(sysctl -n kernel.bpf_stats_enabled)"
 restore() { sysctl -qw kernel.bpf_stats_enabled="$old_bpf_stats" || true; }
 trap restore EXIT
