@@ -59,9 +59,14 @@ CONFIG = {
     "nginx_port": env_int("NGINX_PORT", 18080),
     "netty_port": env_int("NETTY_PORT", 18081),
     "admin_port": env_int("ADMIN_PORT", 19464),
+    "otlp_sink_port": env_int("OTLP_SINK_PORT", 14318),
+    # OTLP http/protobuf to a local receiver that discards (bench.py starts it on OTLP_SINK_PORT).
     "agent_args": os.environ.get(
         "AGENT_ARGS",
-        "--exporter=jsonl --jsonl-file=/dev/null --kubernetes=disabled --status-interval=0"),
+        "--exporter=otlp --otlp-protocol=http/protobuf --otlp-endpoint=http://127.0.0.1:{otlp_sink_port}"
+        " --kubernetes=disabled --status-interval=0"),
+    # The chart's default heap: 60 % (jvm.maxRamPercentage) of the 512 MiB memory limit.
+    "agent_java_opts": os.environ.get("AGENT_JAVA_OPTS", "-Xmx300m"),
 }
 AGENT_JAR = os.environ.get("AGENT_JAR", os.path.join(ROOT, "target", "wirespan-agent.jar"))
 BENCH_JAR = os.environ.get("BENCH_JAR", os.path.join(ROOT, "target", "jmh", "wirespan-bench.jar"))
@@ -163,6 +168,15 @@ def start_nginx():
     return p
 
 
+def start_otlp_sink():
+    """The agent's OTLP/HTTP receiver: answers every export with success, discards the spans."""
+    port = CONFIG["otlp_sink_port"]
+    p = start(["java", "-Xmx128m", "-cp", BENCH_JAR, "dev.wirespan.bench.BenchHttpServer",
+               str(port), "86400"], "otlp-sink", cpus=CONFIG["server_cpus"])
+    wait_for(lambda: http_get(f"http://127.0.0.1:{port}/bytes/0")[0] == 200, 60, "the OTLP sink")
+    return p
+
+
 def start_netty():
     p = start(["java", "-Xmx256m", "-cp", BENCH_JAR, "dev.wirespan.bench.BenchHttpServer",
                str(CONFIG["netty_port"]), "86400"], "netty-server", cpus=CONFIG["server_cpus"])
@@ -183,8 +197,9 @@ def start_agent(jfr_file=None):
     env = dict(os.environ)
     if jfr_file:
         env["JAVA_TOOL_OPTIONS"] = f"-XX:StartFlightRecording=filename={jfr_file},settings=profile"
-    cmd = ["java", "-jar", AGENT_JAR, f"--admin-address=127.0.0.1:{CONFIG['admin_port']}"]
-    cmd += CONFIG["agent_args"].split()
+    cmd = ["java"] + CONFIG["agent_java_opts"].split() + [
+        "-jar", AGENT_JAR, f"--admin-address=127.0.0.1:{CONFIG['admin_port']}"]
+    cmd += CONFIG["agent_args"].format(otlp_sink_port=CONFIG["otlp_sink_port"]).split()
     p = start(cmd, "agent", cpus=CONFIG["agent_cpus"], env=env)
     wait_for(lambda: p.poll() is None and http_get(admin_url("/readyz"))[0] == 200,
              AGENT_READY_TIMEOUT_S, "the agent to be ready")
@@ -686,6 +701,8 @@ def main():
     servers = {c.split(":")[0] for c in CONFIG["cases"]}
     log("starting nginx" + (" and the Netty server (with JIT warm-up)" if "netty" in servers else ""))
     start_nginx()
+    if "{otlp_sink_port}" in CONFIG["agent_args"]:
+        start_otlp_sink()
     if "netty" in servers:
         start_netty()
     jfr_file = os.path.join(RESULTS, "agent.jfr") if CONFIG["profile_jfr"] else None
