@@ -108,6 +108,9 @@ public final class ConnectionTracker implements CaptureEventSink {
   static final int MAX_TARGET_CHARS = 2048;
   /** Size of the shared zero buffer whose slices stand in for bytes that were not copied. */
   static final int PLACEHOLDER_BYTES = DecoderPool.MAX_CHUNK_BYTES;
+  private static final String HEX_DIGITS = "0123456789ABCDEF";
+  private static final char REPLACEMENT_CHARACTER = '\uFFFD';
+  private static final char DEL = 0x7f;
   /** Initial capacity of a connection's pairing queue (it grows up to the pending limit). */
   private static final int INITIAL_PENDING_CAPACITY = 4;
   /** Connections map sizing: grows from here as connections appear. */
@@ -383,10 +386,49 @@ public final class ConnectionTracker implements CaptureEventSink {
     return s.length() > maxChars ? s.substring(0, maxChars) : s;
   }
 
+  /**
+   * A request target as exported: Netty accepts control characters in it (they reach the
+   * decoder from broken or hostile peers), which no exported string may carry, so they are
+   * percent-encoded as a URL would carry them; then it is cut to {@link #MAX_TARGET_CHARS}.
+   */
+  private static String target(String uri) {
+    return cap(withoutControls(uri, true), MAX_TARGET_CHARS);
+  }
+
   @Nullable
   private static String header(HttpHeaders headers, CharSequence name) {
     String v = headers.get(name);
-    return v == null ? null : cap(v, MAX_HEADER_VALUE_CHARS);
+    return v == null ? null : cap(withoutControls(v, false), MAX_HEADER_VALUE_CHARS);
+  }
+
+  /**
+   * {@code s} without control characters (C0 but tab, and DEL): each is percent-encoded, or
+   * replaced by U+FFFD. Netty decodes the wire bytes as ISO-8859-1, so there are no surrogates.
+   */
+  private static String withoutControls(String s, boolean percentEncode) {
+    int first = 0;
+    while (first < s.length() && !isControl(s.charAt(first))) {
+      first++;
+    }
+    if (first == s.length()) {
+      return s; // the common case: nothing to copy
+    }
+    StringBuilder b = new StringBuilder(s.length() + 8).append(s, 0, first);
+    for (int i = first; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (!isControl(c)) {
+        b.append(c);
+      } else if (percentEncode) {
+        b.append('%').append(HEX_DIGITS.charAt(c >> 4)).append(HEX_DIGITS.charAt(c & 0xf));
+      } else {
+        b.append(REPLACEMENT_CHARACTER);
+      }
+    }
+    return b.toString();
+  }
+
+  private static boolean isControl(char c) {
+    return (c < ' ' && c != '\t') || c == DEL;
   }
 
   /**
@@ -1099,7 +1141,7 @@ public final class ConnectionTracker implements CaptureEventSink {
         HttpExchange x = new HttpExchange(conn.info, conn.side);
         x.setRequestLine(
             cap(request.method().name(), MessageStart.MAX_METHOD_BYTES),
-            cap(request.uri(), MAX_TARGET_CHARS),
+            target(request.uri()),
             version(request.protocolVersion()));
         HttpHeaders h = request.headers();
         x.setHost(header(h, HttpHeaderNames.HOST));
