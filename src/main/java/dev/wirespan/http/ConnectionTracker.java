@@ -108,6 +108,9 @@ public final class ConnectionTracker implements CaptureEventSink {
   static final int MAX_TARGET_CHARS = 2048;
   /** Size of the shared zero buffer whose slices stand in for bytes that were not copied. */
   static final int PLACEHOLDER_BYTES = DecoderPool.MAX_CHUNK_BYTES;
+  /** A status code has three digits (RFC 9110 section 15). */
+  private static final int MIN_STATUS_CODE = 100;
+  private static final int MAX_STATUS_CODE = 999;
   private static final String HEX_DIGITS = "0123456789ABCDEF";
   private static final char REPLACEMENT_CHARACTER = '\uFFFD';
   private static final char DEL = 0x7f;
@@ -1240,8 +1243,13 @@ public final class ConnectionTracker implements CaptureEventSink {
     @Override
     void handle(Object decoded) {
       if (decoded instanceof HttpResponse response) {
-        startBody(response);
         int code = response.status().code();
+        if (code < MIN_STATUS_CODE || code > MAX_STATUS_CODE) {
+          // Netty takes any number for a status code; a status line needs three digits.
+          loseBoundary(decoderErrors, true);
+          return;
+        }
+        startBody(response);
         if (code >= 100 && code < 200 && code != 101) {
           interim = true; // 100 Continue and friends neither pair nor end anything
         } else {
