@@ -81,7 +81,12 @@ import javax.annotation.Nullable;
  * Decoders are lent from a small pool when a message starts and given back as soon as the
  * direction is between messages with nothing buffered, so an idle keep-alive connection holds
  * only its addresses and a few fields. Partial messages are bounded per connection and in total
- * ({@link HttpSettings}); over a limit the partial message is dropped (STREAM_BUFFER_LIMIT).
+ * ({@link HttpSettings}); over a limit the partial message is dropped (STREAM_BUFFER_LIMIT). A
+ * partial message counts its unparsed bytes and the lines the decoder parsed and keeps (the
+ * request or status line and header lines of a header block not yet complete), as do bytes
+ * gathered while waiting for a message start. Body bytes are never kept. Netty bounds a single
+ * message's lines too: a request or status line over maxInitialLineBytes or a header block over
+ * maxHeaderBytes is a decoder error (STREAM_DECODER_ERROR).
  * Connections over {@link HttpSettings#maxConnections()} evict the least recently active one.
  *
  * <h2>How exchanges end</h2>
@@ -315,7 +320,7 @@ public final class ConnectionTracker implements CaptureEventSink {
     return connections.size();
   }
 
-  /** Bytes of partial messages held by all connections' decoders. */
+  /** Bytes of partial messages held by all connections (see Memory above). */
   public long bufferedBytes() {
     return bufferedBytesTotal;
   }
@@ -554,13 +559,21 @@ public final class ConnectionTracker implements CaptureEventSink {
         stopDecoding(switchedConnections);
         return;
       }
-      if (s.buffered > 0) {
-        int buffered = requests.buffered + responses.buffered;
-        if (buffered > settings.maxBufferedBytesPerConnection()
-            || bufferedBytesTotal > settings.maxBufferedBytesTotal()) {
-          s.loseBoundary(bufferLimits, true);
+      if (s.buffered > 0 || s.gatheredLength() > 0) {
+        int buffered =
+            requests.buffered
+                + responses.buffered
+                + requests.gatheredLength()
+                + responses.gatheredLength();
+        if (overLimit(buffered)) {
+          s.loseBoundary(bufferLimits, s.decoder != null && s.decoder.inMessage());
         }
       }
+    }
+
+    private boolean overLimit(int connectionBufferedBytes) {
+      return connectionBufferedBytes > settings.maxBufferedBytesPerConnection()
+          || bufferedBytesTotal > settings.maxBufferedBytesTotal();
     }
 
     /**
@@ -640,6 +653,13 @@ public final class ConnectionTracker implements CaptureEventSink {
             }
           }
           g.append(e, 0, n);
+          int gathered =
+              (ingressGathered == null ? 0 : ingressGathered.length())
+                  + (egressGathered == null ? 0 : egressGathered.length());
+          if (overLimit(gathered)) {
+            bufferLimits.inc();
+            g.discard();
+          }
         } else if (g != null) {
           g.discard();
         }

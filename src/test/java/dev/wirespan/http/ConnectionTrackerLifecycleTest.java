@@ -181,7 +181,8 @@ class ConnectionTrackerLifecycleTest {
     Streams s = new Streams(run.wire(HttpExchange.Side.SERVER, 1));
     s.request("GET /next HTTP/1.1\r\nHo");
     assertThat(run.tracker.activeDecoders()).isEqualTo(1);
-    assertThat(run.tracker.bufferedBytes()).isEqualTo("Ho".length());
+    // The parsed request line is held in the message being built, the partial line unparsed.
+    assertThat(run.tracker.bufferedBytes()).isEqualTo("GET /next HTTP/1.1\r\nHo".length());
     s.request("st: h\r\n\r\n");
     assertThat(run.tracker.activeDecoders()).isZero();
     assertThat(run.tracker.bufferedBytes()).isZero();
