@@ -390,6 +390,21 @@ public final class ConnectionTracker implements CaptureEventSink {
     LOG.log(level, "HTTP decoding failed unexpectedly; the connection's state was reset", e);
   }
 
+  /**
+   * Whether an event's payload [from, to) begins a request with a known method of its own while
+   * the bytes {@code gathered} before it, run together with it, make an unknown one: then the
+   * gathered bytes ended something else (a body's last bytes) and the request begins with the
+   * event. Leaves {@link #startBytes} set to the event's own bytes.
+   */
+  private boolean eventBeginsRequest(ByteBuf gathered, CaptureEvent e, int from, int to) {
+    if (MessageStart.knownMethod(startBytes.set(gathered, e, from, to))) {
+      return false;
+    }
+    MessageStart.Bytes own = startBytes.set(null, e, from, to);
+    return MessageStart.knownMethod(own)
+        && MessageStart.request(own, settings.maxInitialLineBytes()) == MessageStart.Match.MATCH;
+  }
+
   private static String cap(String s, int maxChars) {
     return s.length() > maxChars ? s.substring(0, maxChars) : s;
   }
@@ -604,9 +619,11 @@ public final class ConnectionTracker implements CaptureEventSink {
       MessageStart.Match asRequest = MessageStart.request(startBytes.set(head, e, 0, n), maxTarget);
       MessageStart.Match asResponse = MessageStart.response(startBytes);
       if (head != null
-          && asRequest == MessageStart.Match.MISMATCH
-          && asResponse == MessageStart.Match.MISMATCH) {
-        // The gathered bytes began nothing; the event's own first bytes still may.
+          && ((asRequest == MessageStart.Match.MISMATCH
+                  && asResponse == MessageStart.Match.MISMATCH)
+              || (asRequest == MessageStart.Match.MATCH && eventBeginsRequest(head, e, 0, n)))) {
+        // The gathered bytes began nothing (or ended a body, and the event begins a request of
+        // its own); the event's own first bytes still may.
         g.discard();
         head = null;
         asRequest = MessageStart.request(startBytes.set(null, e, 0, n), maxTarget);
@@ -962,7 +979,9 @@ public final class ConnectionTracker implements CaptureEventSink {
       boolean whole = captured == length;
       if (gatheredLength() > 0) {
         MessageStart.Match m = startMatch(startBytes.set(gathered.bytes, e, from, captured));
-        if (m == MessageStart.Match.MATCH) {
+        if (m == MessageStart.Match.MATCH
+            && !(this instanceof RequestStream
+                && eventBeginsRequest(gathered.bytes, e, from, captured))) {
           return true;
         }
         if (m == MessageStart.Match.PREFIX && whole) {

@@ -131,8 +131,8 @@ class ConnectionTrackerFuzzTest {
         } else if (action < 6) {
           long now = latest() + r.nextInt(3) * (long) r.nextInt(2000) * NANOS_PER_MILLI;
           tracker.expire(now);
-          // An evicted connection is picked up again mid-stream: a body may then look like
-          // the start of a method (bytes gathered across events), a known limit of resyncing.
+          // An evicted connection is picked up again mid-stream: a body's last bytes may then
+          // run into an unknown method (M-SEARCH) of the next request, a known limit of resyncing.
           flows.forEach(g -> g.damaged = true);
         } else {
           f.sendSomething();
