@@ -84,7 +84,9 @@ import javax.annotation.Nullable;
  * ({@link HttpSettings}); over a limit the partial message is dropped (STREAM_BUFFER_LIMIT). A
  * partial message counts its unparsed bytes and the lines the decoder parsed and keeps (the
  * request or status line and header lines of a header block not yet complete), as do bytes
- * gathered while waiting for a message start. Body bytes are never kept. Netty bounds a single
+ * gathered while waiting for a message start. Body bytes are never kept. The total also
+ * counts each lent decoder's own state ({@link #DECODER_STATE_BYTES}), so that many connections
+ * each inside a message stay within it. Netty bounds a single
  * message's lines too: a request or status line over maxInitialLineBytes or a header block over
  * maxHeaderBytes is a decoder error (STREAM_DECODER_ERROR).
  * Connections over {@link HttpSettings#maxConnections()} evict the least recently active one.
@@ -113,6 +115,12 @@ public final class ConnectionTracker implements CaptureEventSink {
   static final int MAX_TARGET_CHARS = 2048;
   /** Size of the shared zero buffer whose slices stand in for bytes that were not copied. */
   static final int PLACEHOLDER_BYTES = DecoderPool.MAX_CHUNK_BYTES;
+  /**
+   * Heap one lent decoder holds besides the message bytes (its channel, pipeline and parser
+   * state), about 2 KiB as measured by ConnectionTrackerBoundsTest; counted against
+   * maxBufferedBytesTotal so that the number of connections inside a message is bounded too.
+   */
+  static final int DECODER_STATE_BYTES = 2 * 1024;
   /** A status code has three digits (RFC 9110 section 15). */
   private static final int MIN_STATUS_CODE = 100;
   private static final int MAX_STATUS_CODE = 999;
@@ -587,8 +595,11 @@ public final class ConnectionTracker implements CaptureEventSink {
     }
 
     private boolean overLimit(int connectionBufferedBytes) {
+      // A lent decoder's own state costs heap too: many connections each holding a few bytes
+      // of a message must not escape the total either.
+      long decoderState = (long) decoders.lent() * DECODER_STATE_BYTES;
       return connectionBufferedBytes > settings.maxBufferedBytesPerConnection()
-          || bufferedBytesTotal > settings.maxBufferedBytesTotal();
+          || bufferedBytesTotal + decoderState > settings.maxBufferedBytesTotal();
     }
 
     /**

@@ -25,6 +25,9 @@ class ConnectionTrackerBoundsTest {
   /** Heap an idle keep-alive connection may retain: its addresses, ids and a few fields. */
   private static final long MAX_IDLE_CONNECTION_HEAP_BYTES = 2 * 1024;
   private static final int SHORT_CONNECTIONS = 100_000;
+  private static final int MANY_PARTIAL_CONNECTIONS = 10_000;
+  /** A tracked connection (~640 bytes) and its test wire (~350 bytes), with some slack. */
+  private static final long TRACKED_CONNECTION_HEAP_BYTES = 1536;
   /** What 100k closed connections may leave behind: nothing but noise (map capacity, JIT). */
   private static final long MAX_HEAP_GROWTH_AFTER_SHORT_CONNECTIONS_BYTES = 4L * 1024 * 1024;
   private static final int SLOW_LORIS_CONNECTIONS = 2_000;
@@ -167,6 +170,41 @@ class ConnectionTrackerBoundsTest {
             + SLOW_LORIS_CONNECTIONS * MAX_IDLE_CONNECTION_HEAP_BYTES);
     run.tracker.closeAll();
     assertThat(run.tracker.bufferedBytes()).isZero();
+    assertThat(run.tracker.activeDecoders()).isZero();
+    Reference.reachabilityFence(wires);
+  }
+
+  @Test
+  void manyConnectionsEachInsideAMessageHoldFewDecoders() {
+    // A few bytes of a header block on each of many connections: every one would hold a
+    // decoder (~2 KiB of heap) although its bytes are few. Decoder state counts against the
+    // total, so the number of connections inside a message is bounded by it too.
+    long total = 1024 * 1024;
+    HttpSettings settings = HttpSettings.builder().setMaxBufferedBytesTotal(total).build();
+    Lean run = new Lean(settings);
+    byte[] partial = ascii("GET /partial HTTP/1.1\r\nX");
+    List<Wire> wires = new ArrayList<>();
+    long heapBefore = usedHeapAfterGc();
+    for (int i = 0; i < MANY_PARTIAL_CONNECTIONS; i++) {
+      Wire w = new Wire(run.tracker, HttpExchange.Side.SERVER, i + 1).withoutHistory();
+      w.data(Party.REQUESTS, 0, partial, 0, partial.length);
+      wires.add(w);
+      assertThat(
+              run.tracker.bufferedBytes()
+                  + (long) run.tracker.activeDecoders() * ConnectionTracker.DECODER_STATE_BYTES)
+          .isLessThanOrEqualTo(total);
+    }
+    long heapGrowth = usedHeapAfterGc() - heapBefore;
+    System.out.println(
+        MANY_PARTIAL_CONNECTIONS + " connections inside a message: " + run.tracker.activeDecoders()
+            + " decoders held, heap " + heapGrowth + " bytes");
+    assertThat(run.loss(LossCause.STREAM_BUFFER_LIMIT)).isPositive();
+    assertThat(run.tracker.activeDecoders())
+        .isLessThanOrEqualTo((int) (total / ConnectionTracker.DECODER_STATE_BYTES));
+    assertThat(heapGrowth)
+        .as("heap held by %d connections inside a message: %d bytes", MANY_PARTIAL_CONNECTIONS, heapGrowth)
+        .isLessThan(SLOW_LORIS_HEAP_FACTOR * total + MANY_PARTIAL_CONNECTIONS * TRACKED_CONNECTION_HEAP_BYTES);
+    run.tracker.closeAll();
     assertThat(run.tracker.activeDecoders()).isZero();
     Reference.reachabilityFence(wires);
   }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.wirespan.capture.CaptureEvent;
 import dev.wirespan.http.Conversation.Party;
 import dev.wirespan.metrics.AgentMetrics;
+import dev.wirespan.metrics.LossCause;
 import io.netty.util.ResourceLeakDetector;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
@@ -78,11 +79,20 @@ class ConnectionTrackerFuzzTest {
   }
 
   private static void runCase(long seed) {
+    Case c = new Case(seed);
     try {
-      new Case(seed).run();
+      c.run();
     } catch (Throwable t) {
-      System.out.println("fuzz case failed: -D" + SEED_PROPERTY + "=" + seed);
-      throw new AssertionError("fuzz case failed; replay with -D" + SEED_PROPERTY + "=" + seed, t);
+      StringBuilder losses = new StringBuilder();
+      for (LossCause cause : LossCause.values()) {
+        long n = c.metrics.loss(cause).get();
+        if (n > 0) {
+          losses.append(' ').append(cause).append('=').append(n);
+        }
+      }
+      System.out.println("fuzz case failed: -D" + SEED_PROPERTY + "=" + seed + "; losses:" + losses);
+      throw new AssertionError(
+          "fuzz case failed; replay with -D" + SEED_PROPERTY + "=" + seed + "; losses:" + losses, t);
     }
   }
 
@@ -163,7 +173,13 @@ class ConnectionTrackerFuzzTest {
       @Override
       public void onExchangeEnd(HttpExchange x) {
         Flow f = flows.get((int) x.connection().connectionId() - 1);
-        invariants.check(x, f.forbidden(), f.mutated ? List.of() : List.of(QUERY_MARKER));
+        try {
+          invariants.check(x, f.forbidden(), f.mutated ? List.of() : List.of(QUERY_MARKER));
+        } catch (AssertionError e) {
+          throw new AssertionError(
+              "connection " + f.id + " (" + f.wire.role() + ", damaged " + f.damaged
+                  + ", mutated " + f.mutated + ") reported " + x, e);
+        }
       }
     }
 
@@ -197,8 +213,10 @@ class ConnectionTrackerFuzzTest {
         wire = new Wire(tracker, side, id, role);
         wire.advance(clock);
         mutated = false;
-        // More connections than tracked: some are evicted and picked up mid-stream.
-        damaged = connections > settings.maxConnections();
+        // More connections than tracked: some are evicted and picked up mid-stream. Without a
+        // role, the stream's start is not known to be a message start: mid-stream too.
+        damaged =
+            connections > settings.maxConnections() || role == CaptureEvent.ConnectionRole.UNKNOWN;
         requestsSent = 0;
         responsesSent = 0;
         int kind = r.nextInt(10);
@@ -229,7 +247,9 @@ class ConnectionTrackerFuzzTest {
         if (mutated) {
           return List.of();
         }
-        return damaged ? List.of(CREDENTIAL_MARKER) : List.of(CREDENTIAL_MARKER, BODY_MARKER);
+        // A partial message dropped over a buffer limit loses its boundary as a gap does.
+        boolean resynced = damaged || metrics.loss(LossCause.STREAM_BUFFER_LIMIT).get() > 0;
+        return resynced ? List.of(CREDENTIAL_MARKER) : List.of(CREDENTIAL_MARKER, BODY_MARKER);
       }
 
       void sendSomething() {

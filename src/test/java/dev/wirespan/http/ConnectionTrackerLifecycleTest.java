@@ -231,7 +231,8 @@ class ConnectionTrackerLifecycleTest {
         .setMaxInitialLineBytes(1024)
         .setMaxHeaderBytes(2048)
         .setMaxBufferedBytesPerConnection(3072)
-        .setMaxBufferedBytesTotal(4096)
+        // 4 KiB of message bytes, plus the state of the two decoders then lent
+        .setMaxBufferedBytesTotal(4096 + 2 * ConnectionTracker.DECODER_STATE_BYTES)
         .build();
     TrackerRun run = new TrackerRun(settings);
     String partialHeader = "X-Big: " + "a".repeat(1500);
