@@ -81,7 +81,14 @@ import javax.annotation.Nullable;
  * Decoders are lent from a small pool when a message starts and given back as soon as the
  * direction is between messages with nothing buffered, so an idle keep-alive connection holds
  * only its addresses and a few fields. Partial messages are bounded per connection and in total
- * ({@link HttpSettings}); over a limit the partial message is dropped (STREAM_BUFFER_LIMIT).
+ * ({@link HttpSettings}); over a limit the partial message is dropped (STREAM_BUFFER_LIMIT). A
+ * partial message counts its unparsed bytes and the lines the decoder parsed and keeps (the
+ * request or status line and header lines of a header block not yet complete), as do bytes
+ * gathered while waiting for a message start. Body bytes are never kept. The total also
+ * counts each lent decoder's own state ({@link #DECODER_STATE_BYTES}), so that many connections
+ * each inside a message stay within it. Netty bounds a single
+ * message's lines too: a request or status line over maxInitialLineBytes or a header block over
+ * maxHeaderBytes is a decoder error (STREAM_DECODER_ERROR).
  * Connections over {@link HttpSettings#maxConnections()} evict the least recently active one.
  *
  * <h2>How exchanges end</h2>
@@ -108,6 +115,18 @@ public final class ConnectionTracker implements CaptureEventSink {
   static final int MAX_TARGET_CHARS = 2048;
   /** Size of the shared zero buffer whose slices stand in for bytes that were not copied. */
   static final int PLACEHOLDER_BYTES = DecoderPool.MAX_CHUNK_BYTES;
+  /**
+   * Heap one lent decoder holds besides the message bytes (its channel, pipeline and parser
+   * state), about 2 KiB as measured by ConnectionTrackerBoundsTest; counted against
+   * maxBufferedBytesTotal so that the number of connections inside a message is bounded too.
+   */
+  static final int DECODER_STATE_BYTES = 2 * 1024;
+  /** A status code has three digits (RFC 9110 section 15). */
+  private static final int MIN_STATUS_CODE = 100;
+  private static final int MAX_STATUS_CODE = 999;
+  private static final String HEX_DIGITS = "0123456789ABCDEF";
+  private static final char REPLACEMENT_CHARACTER = '\uFFFD';
+  private static final char DEL = 0x7f;
   /** Initial capacity of a connection's pairing queue (it grows up to the pending limit). */
   private static final int INITIAL_PENDING_CAPACITY = 4;
   /** Connections map sizing: grows from here as connections appear. */
@@ -309,7 +328,7 @@ public final class ConnectionTracker implements CaptureEventSink {
     return connections.size();
   }
 
-  /** Bytes of partial messages held by all connections' decoders. */
+  /** Bytes of partial messages held by all connections (see Memory above). */
   public long bufferedBytes() {
     return bufferedBytesTotal;
   }
@@ -379,14 +398,68 @@ public final class ConnectionTracker implements CaptureEventSink {
     LOG.log(level, "HTTP decoding failed unexpectedly; the connection's state was reset", e);
   }
 
+  /**
+   * Whether an event's payload [from, to) begins a request with a known method of its own while
+   * the bytes {@code gathered} before it, run together with it, make an unknown one: then the
+   * gathered bytes ended something else (a body's last bytes) and the request begins with the
+   * event. Leaves {@link #startBytes} set to the event's own bytes.
+   */
+  private boolean eventBeginsRequest(ByteBuf gathered, CaptureEvent e, int from, int to) {
+    if (MessageStart.knownMethod(startBytes.set(gathered, e, from, to))) {
+      return false;
+    }
+    MessageStart.Bytes own = startBytes.set(null, e, from, to);
+    return MessageStart.knownMethod(own)
+        && MessageStart.request(own, settings.maxInitialLineBytes()) == MessageStart.Match.MATCH;
+  }
+
   private static String cap(String s, int maxChars) {
     return s.length() > maxChars ? s.substring(0, maxChars) : s;
+  }
+
+  /**
+   * A request target as exported: Netty accepts control characters in it (they reach the
+   * decoder from broken or hostile peers), which no exported string may carry, so they are
+   * percent-encoded as a URL would carry them; then it is cut to {@link #MAX_TARGET_CHARS}.
+   */
+  private static String target(String uri) {
+    return cap(withoutControls(uri, true), MAX_TARGET_CHARS);
   }
 
   @Nullable
   private static String header(HttpHeaders headers, CharSequence name) {
     String v = headers.get(name);
-    return v == null ? null : cap(v, MAX_HEADER_VALUE_CHARS);
+    return v == null ? null : cap(withoutControls(v, false), MAX_HEADER_VALUE_CHARS);
+  }
+
+  /**
+   * {@code s} without control characters (C0 but tab, and DEL): each is percent-encoded, or
+   * replaced by U+FFFD. Netty decodes the wire bytes as ISO-8859-1, so there are no surrogates.
+   */
+  private static String withoutControls(String s, boolean percentEncode) {
+    int first = 0;
+    while (first < s.length() && !isControl(s.charAt(first))) {
+      first++;
+    }
+    if (first == s.length()) {
+      return s; // the common case: nothing to copy
+    }
+    StringBuilder b = new StringBuilder(s.length() + 8).append(s, 0, first);
+    for (int i = first; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (!isControl(c)) {
+        b.append(c);
+      } else if (percentEncode) {
+        b.append('%').append(HEX_DIGITS.charAt(c >> 4)).append(HEX_DIGITS.charAt(c & 0xf));
+      } else {
+        b.append(REPLACEMENT_CHARACTER);
+      }
+    }
+    return b.toString();
+  }
+
+  private static boolean isControl(char c) {
+    return (c < ' ' && c != '\t') || c == DEL;
   }
 
   /**
@@ -509,13 +582,24 @@ public final class ConnectionTracker implements CaptureEventSink {
         stopDecoding(switchedConnections);
         return;
       }
-      if (s.buffered > 0) {
-        int buffered = requests.buffered + responses.buffered;
-        if (buffered > settings.maxBufferedBytesPerConnection()
-            || bufferedBytesTotal > settings.maxBufferedBytesTotal()) {
-          s.loseBoundary(bufferLimits, true);
+      if (s.buffered > 0 || s.gatheredLength() > 0) {
+        int buffered =
+            requests.buffered
+                + responses.buffered
+                + requests.gatheredLength()
+                + responses.gatheredLength();
+        if (overLimit(buffered)) {
+          s.loseBoundary(bufferLimits, s.decoder != null && s.decoder.inMessage());
         }
       }
+    }
+
+    private boolean overLimit(int connectionBufferedBytes) {
+      // A lent decoder's own state costs heap too: many connections each holding a few bytes
+      // of a message must not escape the total either.
+      long decoderState = (long) decoders.lent() * DECODER_STATE_BYTES;
+      return connectionBufferedBytes > settings.maxBufferedBytesPerConnection()
+          || bufferedBytesTotal + decoderState > settings.maxBufferedBytesTotal();
     }
 
     /**
@@ -546,9 +630,11 @@ public final class ConnectionTracker implements CaptureEventSink {
       MessageStart.Match asRequest = MessageStart.request(startBytes.set(head, e, 0, n), maxTarget);
       MessageStart.Match asResponse = MessageStart.response(startBytes);
       if (head != null
-          && asRequest == MessageStart.Match.MISMATCH
-          && asResponse == MessageStart.Match.MISMATCH) {
-        // The gathered bytes began nothing; the event's own first bytes still may.
+          && ((asRequest == MessageStart.Match.MISMATCH
+                  && asResponse == MessageStart.Match.MISMATCH)
+              || (asRequest == MessageStart.Match.MATCH && eventBeginsRequest(head, e, 0, n)))) {
+        // The gathered bytes began nothing (or ended a body, and the event begins a request of
+        // its own); the event's own first bytes still may.
         g.discard();
         head = null;
         asRequest = MessageStart.request(startBytes.set(null, e, 0, n), maxTarget);
@@ -595,6 +681,13 @@ public final class ConnectionTracker implements CaptureEventSink {
             }
           }
           g.append(e, 0, n);
+          int gathered =
+              (ingressGathered == null ? 0 : ingressGathered.length())
+                  + (egressGathered == null ? 0 : egressGathered.length());
+          if (overLimit(gathered)) {
+            bufferLimits.inc();
+            g.discard();
+          }
         } else if (g != null) {
           g.discard();
         }
@@ -897,7 +990,9 @@ public final class ConnectionTracker implements CaptureEventSink {
       boolean whole = captured == length;
       if (gatheredLength() > 0) {
         MessageStart.Match m = startMatch(startBytes.set(gathered.bytes, e, from, captured));
-        if (m == MessageStart.Match.MATCH) {
+        if (m == MessageStart.Match.MATCH
+            && !(this instanceof RequestStream
+                && eventBeginsRequest(gathered.bytes, e, from, captured))) {
           return true;
         }
         if (m == MessageStart.Match.PREFIX && whole) {
@@ -1099,7 +1194,7 @@ public final class ConnectionTracker implements CaptureEventSink {
         HttpExchange x = new HttpExchange(conn.info, conn.side);
         x.setRequestLine(
             cap(request.method().name(), MessageStart.MAX_METHOD_BYTES),
-            cap(request.uri(), MAX_TARGET_CHARS),
+            target(request.uri()),
             version(request.protocolVersion()));
         HttpHeaders h = request.headers();
         x.setHost(header(h, HttpHeaderNames.HOST));
@@ -1198,8 +1293,13 @@ public final class ConnectionTracker implements CaptureEventSink {
     @Override
     void handle(Object decoded) {
       if (decoded instanceof HttpResponse response) {
-        startBody(response);
         int code = response.status().code();
+        if (code < MIN_STATUS_CODE || code > MAX_STATUS_CODE) {
+          // Netty takes any number for a status code; a status line needs three digits.
+          loseBoundary(decoderErrors, true);
+          return;
+        }
+        startBody(response);
         if (code >= 100 && code < 200 && code != 101) {
           interim = true; // 100 Continue and friends neither pair nor end anything
         } else {

@@ -86,7 +86,11 @@ public final class HttpSettings {
     return maxBufferedBytesPerConnection;
   }
 
-  /** Bytes of partial messages all connections together may hold. */
+  /**
+   * Bytes of partial messages all connections together may hold; each connection direction
+   * inside a message also counts its decoder's state ({@link
+   * ConnectionTracker#DECODER_STATE_BYTES}, 2 KiB) against it.
+   */
   public long maxBufferedBytesTotal() {
     return maxBufferedBytesTotal;
   }

@@ -96,7 +96,7 @@ final class MessageDecoder {
     return boundary.midMessage || bufferedBytes() > 0;
   }
 
-  /** Bytes the decoder holds that it has not consumed yet (a partial line). */
+  /** Bytes of the current message the decoder holds: a partial line, header lines parsed. */
   int bufferedBytes() {
     return boundary.buffered;
   }
@@ -114,26 +114,42 @@ final class MessageDecoder {
   /** Message-boundary bookkeeping shared by both decoder kinds. */
   private static final class Boundary {
     boolean midMessage;
+    /** Unconsumed bytes plus {@link #held}. */
     int buffered;
+    /**
+     * Bytes the decoder consumed since it last produced an object: the request or status line
+     * and header lines it keeps in the message it is building (Netty parses a header block line
+     * by line), a chunk-size line, trailer lines. They cost memory as surely as unconsumed bytes.
+     */
+    int held;
 
     void afterDecode(ByteBuf in, int readerBefore, List<Object> out, int outBefore) {
-      buffered = in.readableBytes();
       int n = out.size();
       if (n > outBefore) {
         // HttpObjectDecoder returns right after the message's last content: bytes it consumed
         // in this call all belong to the message that just ended.
         midMessage = !(out.get(n - 1) instanceof LastHttpContent);
-        return;
-      }
-      if (!midMessage) {
-        // Control characters and whitespace between messages are skipped, not a message start.
-        for (int i = readerBefore; i < in.readerIndex(); i++) {
-          if (in.getByte(i) > ' ') {
-            midMessage = true;
-            return;
+        held = 0;
+      } else {
+        if (!midMessage) {
+          // Control characters and whitespace between messages are skipped, not a message start.
+          for (int i = readerBefore; i < in.readerIndex(); i++) {
+            if (in.getByte(i) > ' ') {
+              midMessage = true;
+              break;
+            }
           }
         }
+        if (midMessage) {
+          held += in.readerIndex() - readerBefore;
+        }
       }
+      buffered = in.readableBytes() + held;
+    }
+
+    void reset() {
+      buffered = 0;
+      held = 0;
     }
   }
 
@@ -156,7 +172,7 @@ final class MessageDecoder {
 
     @Override
     protected void handlerRemoved0(ChannelHandlerContext ctx) throws Exception {
-      boundary.buffered = 0;
+      boundary.reset();
       super.handlerRemoved0(ctx);
     }
   }
@@ -188,7 +204,7 @@ final class MessageDecoder {
 
     @Override
     protected void handlerRemoved0(ChannelHandlerContext ctx) throws Exception {
-      boundary.buffered = 0;
+      boundary.reset();
       super.handlerRemoved0(ctx);
     }
 

@@ -27,6 +27,11 @@ final class MessageStart {
 
   private static final byte[] VERSION_PREFIX = {'H', 'T', 'T', 'P', '/', '1', '.'};
   private static final boolean[] TCHAR = new boolean[128];
+  private static final byte[][] KNOWN_METHODS =
+      java.util.stream.Stream.of(
+              "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+          .map(m -> m.getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+          .toArray(byte[][]::new);
 
   static {
     for (char c = '0'; c <= '9'; c++) {
@@ -122,6 +127,30 @@ final class MessageStart {
       return Match.MISMATCH;
     }
     return prefix(e, i + 1, n, VERSION_PREFIX);
+  }
+
+  /**
+   * Whether {@code e} begins with one of the methods HTTP defines (RFC 9110, RFC 5789) and a
+   * space. Gathered bytes that end a body can run into the method of the request that follows
+   * ("...xyzGET /"); the known method tells where the request really begins.
+   */
+  static boolean knownMethod(Bytes e) {
+    int n = e.length();
+    next:
+    for (byte[] m : KNOWN_METHODS) {
+      if (n <= m.length) {
+        continue;
+      }
+      for (int k = 0; k < m.length; k++) {
+        if (e.at(k) != m[k]) {
+          continue next;
+        }
+      }
+      if (e.at(m.length) == ' ') {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Compares {@code e} with "HTTP/1.x ddd". */

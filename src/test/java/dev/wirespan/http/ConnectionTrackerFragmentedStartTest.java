@@ -317,4 +317,34 @@ class ConnectionTrackerFragmentedStartTest {
             LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST, 1L));
     run.finish("boundary after completion");
   }
+
+  @ParameterizedTest
+  @EnumSource(CaptureEvent.ConnectionRole.class)
+  void aBodyTailRunningIntoTheNextRequestIsNotTakenForItsMethod(CaptureEvent.ConnectionRole role) {
+    // Picked up mid-stream: the last bytes of a body ("...xyz") look like the start of a method,
+    // and the next write's "GET /" would continue it as "xyzGET". The known method shows where
+    // the request begins; a fragmented known method ("P" then "UT /") still joins up.
+    for (String[] writes :
+        new String[][] {{"body-xyz", "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"},
+          {"P", "UT /a HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"}}) {
+      TrackerRun run = new TrackerRun();
+      Wire w = new Wire(run.tracker, HttpExchange.Side.SERVER, 1, role);
+      long offset = 5000;
+      for (String text : writes) {
+        byte[] b = ascii(text);
+        w.data(Party.REQUESTS, offset, b, 0, b.length);
+        offset += b.length;
+      }
+      byte[] ok = ascii("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+      w.data(Party.RESPONSES, 7000, ok, 0, ok.length);
+      byte[] next = ascii("GET /next HTTP/1.1\r\n\r\n");
+      w.data(Party.REQUESTS, offset, next, 0, next.length);
+      w.data(Party.RESPONSES, 7000 + ok.length, ok, 0, ok.length);
+      String method = writes[0].equals("P") ? "PUT" : "GET";
+      assertThat(run.listener.ended).extracting(HttpExchange::method).as(role + " " + writes[0])
+          .containsExactly(method, "GET");
+      assertThat(run.listener.ended).extracting(HttpExchange::statusCode).containsExactly(200, 200);
+      run.finish(role.name());
+    }
+  }
 }

@@ -36,6 +36,7 @@ final class Wire {
   private int nextTid = FIRST_TID;
   private int captureCapBytes = Integer.MAX_VALUE;
   private int captureTailBytes;
+  private boolean recording = true;
 
   Wire(CaptureEventSink sink, HttpExchange.Side side, long connectionId) {
     this(sink, side, connectionId, side == HttpExchange.Side.SERVER
@@ -78,6 +79,12 @@ final class Wire {
    */
   Wire captureTail(int bytes) {
     this.captureTailBytes = bytes;
+    return this;
+  }
+
+  /** Stop remembering the syscalls sent (memory tests with many long-lived wires). */
+  Wire withoutHistory() {
+    this.recording = false;
     return this;
   }
 
@@ -141,7 +148,9 @@ final class Wire {
     writer.write(b, bytes, from, head, tail);
     b.flip();
     sink.onEvent(view.wrap(b, 0));
-    sent.add(new Sent(party, offset, length, ts, tid));
+    if (recording) {
+      sent.add(new Sent(party, offset, length, ts, tid));
+    }
   }
 
   void close() {
