@@ -73,8 +73,10 @@ class AgentLifecycleTest {
     Set<Long> mapsBefore = bpfIds("map");
     for (boolean kill : new boolean[] {false, true}) {
       AgentProcess agent = AgentProcess.start(otlpArgs());
-      Set<Long> programs = difference(bpfIds("prog"), programsBefore);
-      Set<Long> maps = difference(bpfIds("map"), mapsBefore);
+      // Exactly the agent's objects: those its file descriptors hold (other processes may load
+      // programs meanwhile), and that the kernel lists as new.
+      Set<Long> programs = intersection(heldIds(agent.pid(), "prog_id"), difference(bpfIds("prog"), programsBefore));
+      Set<Long> maps = intersection(heldIds(agent.pid(), "map_id"), difference(bpfIds("map"), mapsBefore));
       assertThat(programs).as("programs the agent loaded").hasSizeGreaterThanOrEqualTo(20);
       assertThat(maps).as("maps the agent created").isNotEmpty();
       if (kill) {
@@ -239,6 +241,26 @@ class AgentLifecycleTest {
     JsonNode root = JSON.readTree(out);
     if (root != null) {
       root.forEach(n -> ids.add(n.get("id").asLong()));
+    }
+    return ids;
+  }
+
+  /** Ids of the BPF objects of one kind that a process's file descriptors hold. */
+  private static Set<Long> heldIds(long pid, String field) throws IOException {
+    Set<Long> ids = new HashSet<>();
+    java.nio.file.Path fdinfo = java.nio.file.Path.of("/proc", Long.toString(pid), "fdinfo");
+    try (var entries = java.nio.file.Files.list(fdinfo)) {
+      for (java.nio.file.Path entry : (Iterable<java.nio.file.Path>) entries::iterator) {
+        try {
+          for (String line : java.nio.file.Files.readAllLines(entry)) {
+            if (line.startsWith(field + ":")) {
+              ids.add(Long.parseLong(line.substring(field.length() + 1).trim()));
+            }
+          }
+        } catch (IOException closedMeanwhile) {
+          // the fd was closed while listing
+        }
+      }
     }
     return ids;
   }
