@@ -32,6 +32,8 @@ public final class AgentConfig {
   private static final long MIN_RING_BUFFER_BYTES = 64 * 1024;
   private static final long MAX_RING_BUFFER_BYTES = 512L << 20;
   private static final int MAX_QUEUE = 1 << 22;
+  /** Smallest of the byte limits: one short request line and a few headers. */
+  private static final long MIN_LIMIT_BYTES = 256;
 
   private final SettingValues values;
   private final Set<Output> outputs;
@@ -46,6 +48,11 @@ public final class AgentConfig {
   private final Duration responseTimeout;
   private final Duration idleConnectionTimeout;
   private final int maxConnections;
+  private final int maxBufferedBytesPerConnection;
+  private final long maxBufferedBytes;
+  private final int maxPendingRequests;
+  private final int maxHeaderBytes;
+  private final int maxRequestLineBytes;
   private final int spanQueueSize;
   @Nullable private final InetSocketAddress adminAddress;
   @Nullable private final String nodeName;
@@ -82,6 +89,13 @@ public final class AgentConfig {
     this.idleConnectionTimeout = positive(v, Setting.IDLE_CONNECTION_TIMEOUT);
     this.maxConnections = v.intValue(Setting.MAX_CONNECTIONS, 1, MAX_QUEUE);
     this.spanQueueSize = v.intValue(Setting.SPAN_QUEUE_SIZE, 1, MAX_QUEUE);
+    this.maxBufferedBytesPerConnection =
+        (int) v.bytes(Setting.MAX_BUFFERED_BYTES_PER_CONNECTION, MIN_LIMIT_BYTES, Integer.MAX_VALUE);
+    this.maxBufferedBytes = v.bytes(Setting.MAX_BUFFERED_BYTES, MIN_LIMIT_BYTES, Long.MAX_VALUE);
+    this.maxPendingRequests = v.intValue(Setting.MAX_PENDING_REQUESTS, 1, MAX_QUEUE);
+    this.maxHeaderBytes = (int) v.bytes(Setting.MAX_HEADER_BYTES, MIN_LIMIT_BYTES, Integer.MAX_VALUE);
+    this.maxRequestLineBytes =
+        (int) v.bytes(Setting.MAX_REQUEST_LINE_BYTES, MIN_LIMIT_BYTES, Integer.MAX_VALUE);
     this.adminAddress = address(v);
     this.nodeName = blankToNull(v.string(Setting.NODE_NAME));
     this.clusterName = blankToNull(v.string(Setting.CLUSTER_NAME));
@@ -89,6 +103,7 @@ public final class AgentConfig {
     this.threadCorrelation = v.bool(Setting.THREAD_CORRELATION);
     this.statusInterval = v.duration(Setting.STATUS_INTERVAL);
     this.logLevel = logLevel(v);
+    httpSettings(); // the limits must fit together: fail here, as a configuration error
   }
 
   public static AgentConfig from(SettingValues values) {
@@ -284,11 +299,21 @@ public final class AgentConfig {
 
   /** Settings of the HTTP decoding stage. */
   public HttpSettings httpSettings() {
-    return HttpSettings.builder()
-        .setResponseTimeout(responseTimeout)
-        .setIdleConnectionTimeout(idleConnectionTimeout)
-        .setMaxConnections(maxConnections)
-        .build();
+    try {
+      return HttpSettings.builder()
+          .setResponseTimeout(responseTimeout)
+          .setIdleConnectionTimeout(idleConnectionTimeout)
+          .setMaxConnections(maxConnections)
+          .setMaxBufferedBytesPerConnection(maxBufferedBytesPerConnection)
+          .setMaxBufferedBytesTotal(maxBufferedBytes)
+          .setMaxPendingRequestsPerConnection(maxPendingRequests)
+          .setMaxHeaderBytes(maxHeaderBytes)
+          .setMaxInitialLineBytes(maxRequestLineBytes)
+          .build();
+    } catch (IllegalArgumentException e) {
+      // The limits must fit together (a connection's buffer holds a whole header block).
+      throw new ConfigException("inconsistent HTTP limits: " + e.getMessage(), e);
+    }
   }
 
   /** Settings of the export stage. */

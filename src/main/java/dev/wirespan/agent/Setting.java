@@ -70,6 +70,33 @@ public enum Setting {
       List.of("WIRESPAN_MAX_CONNECTIONS"),
       "65536",
       "Connections tracked in user space; the least recently active is evicted beyond."),
+  MAX_BUFFERED_BYTES_PER_CONNECTION(
+      "max-buffered-bytes-per-connection",
+      List.of("WIRESPAN_MAX_BUFFERED_BYTES_PER_CONNECTION"),
+      "64KiB",
+      "Bytes one connection may hold while a message is incomplete; beyond, it is dropped and"
+          + " counted."),
+  MAX_BUFFERED_BYTES(
+      "max-buffered-bytes",
+      List.of("WIRESPAN_MAX_BUFFERED_BYTES"),
+      "64MiB",
+      "Bytes all connections may hold together (decoder state included); beyond, dropped and"
+          + " counted."),
+  MAX_PENDING_REQUESTS(
+      "max-pending-requests",
+      List.of("WIRESPAN_MAX_PENDING_REQUESTS"),
+      "64",
+      "Requests awaiting their response on one connection; the oldest is ended beyond."),
+  MAX_HEADER_BYTES(
+      "max-header-bytes",
+      List.of("WIRESPAN_MAX_HEADER_BYTES"),
+      "16KiB",
+      "Largest header block decoded; a larger one is a counted decoder error."),
+  MAX_REQUEST_LINE_BYTES(
+      "max-request-line-bytes",
+      List.of("WIRESPAN_MAX_REQUEST_LINE_BYTES"),
+      "8KiB",
+      "Largest request or status line (method, URL, version) decoded."),
   SPAN_QUEUE_SIZE(
       "span-queue-size",
       List.of("WIRESPAN_SPAN_QUEUE_SIZE"),

@@ -85,6 +85,27 @@ class AgentConfigTest {
   }
 
   @Test
+  void httpLimitsReachTheDecoderAndMustFitTogether() {
+    Map<Setting, String> flags = new EnumMap<>(Setting.class);
+    flags.put(Setting.MAX_BUFFERED_BYTES_PER_CONNECTION, "128KiB");
+    flags.put(Setting.MAX_BUFFERED_BYTES, "256MiB");
+    flags.put(Setting.MAX_PENDING_REQUESTS, "8");
+    flags.put(Setting.MAX_HEADER_BYTES, "32KiB");
+    flags.put(Setting.MAX_REQUEST_LINE_BYTES, "4KiB");
+    dev.wirespan.http.HttpSettings http = AgentConfig.from(SettingValues.resolve(flags, Map.of())).httpSettings();
+    assertThat(http.maxBufferedBytesPerConnection()).isEqualTo(128 * 1024);
+    assertThat(http.maxBufferedBytesTotal()).isEqualTo(256L << 20);
+    assertThat(http.maxPendingRequestsPerConnection()).isEqualTo(8);
+    assertThat(http.maxHeaderBytes()).isEqualTo(32 * 1024);
+    assertThat(http.maxInitialLineBytes()).isEqualTo(4 * 1024);
+
+    flags.put(Setting.MAX_BUFFERED_BYTES_PER_CONNECTION, "1KiB"); // cannot hold a 32 KiB header block
+    assertThatThrownBy(() -> AgentConfig.from(SettingValues.resolve(flags, Map.of())))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("inconsistent HTTP limits");
+  }
+
+  @Test
   void unknownKeyInFileIsRejected() throws Exception {
     Path file = dir.resolve("bad.yaml");
     Files.writeString(file, "capture-byte: 10\n");
