@@ -6,6 +6,7 @@ import dev.wirespan.capture.CaptureException;
 import dev.wirespan.capture.KernelCapture;
 import dev.wirespan.capture.KernelLossCounters;
 import dev.wirespan.capture.RingBufferReader;
+import dev.wirespan.export.ExportSettings;
 import dev.wirespan.export.ExporterFactory;
 import dev.wirespan.export.SpanBatcher;
 import dev.wirespan.http.ConnectionTracker;
@@ -182,8 +183,8 @@ public final class Agent implements AutoCloseable {
       resources.add(admin);
       LOG.info(() -> "admin endpoint on http://" + hostPort(admin) + " (/healthz /readyz /metrics)");
     }
-    int self = Math.toIntExact(ProcessHandle.current().pid());
-    capture = KernelCapture.open(config.captureSettings(self));
+    capture = KernelCapture.open(config.captureSettings()); // excludes this process
+
     RingBufferReader ring = capture.ringBuffer();
     metrics.gauge(
         "wirespan_ring_buffer_used_bytes", "Unread bytes in the kernel ring buffer.", ring::availableBytes);
@@ -208,8 +209,8 @@ public final class Agent implements AutoCloseable {
             "capturing HTTP/1.x on this host: "
                 + capture.attachedPrograms().size()
                 + " kernel programs attached, exporting to "
-                + config.outputs()
-                + (config.outputs().contains(dev.wirespan.export.ExportSettings.Output.OTLP)
+                + config.exportSettings().outputs()
+                + (config.exportSettings().outputs().contains(ExportSettings.Output.OTLP)
                     ? " (" + config.exportSettings().resolvedOtlpEndpoint() + ")"
                     : ""));
     if (!config.statusInterval().isZero()) {

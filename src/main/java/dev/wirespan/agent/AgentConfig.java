@@ -36,23 +36,9 @@ public final class AgentConfig {
   private static final long MIN_LIMIT_BYTES = 256;
 
   private final SettingValues values;
-  private final Set<Output> outputs;
-  @Nullable private final String otlpEndpoint;
-  private final Protocol otlpProtocol;
-  private final Map<String, String> otlpHeaders;
-  private final Duration otlpTimeout;
-  private final Compression otlpCompression;
-  private final Path jsonlFile;
-  private final int captureBytes;
-  private final long ringBufferBytes;
-  private final Duration responseTimeout;
-  private final Duration idleConnectionTimeout;
-  private final int maxConnections;
-  private final int maxBufferedBytesPerConnection;
-  private final long maxBufferedBytes;
-  private final int maxPendingRequests;
-  private final int maxHeaderBytes;
-  private final int maxRequestLineBytes;
+  private final CaptureSettings captureSettings;
+  private final HttpSettings httpSettings;
+  private final ExportSettings exportSettings;
   private final int spanQueueSize;
   @Nullable private final InetSocketAddress adminAddress;
   @Nullable private final String nodeName;
@@ -64,38 +50,10 @@ public final class AgentConfig {
 
   private AgentConfig(SettingValues v) {
     this.values = v;
-    this.outputs = outputs(v);
-    this.otlpEndpoint = blankToNull(v.string(Setting.OTLP_ENDPOINT));
-    try {
-      this.otlpProtocol = Protocol.parse(v.string(Setting.OTLP_PROTOCOL));
-    } catch (IllegalArgumentException e) {
-      throw v.invalid(Setting.OTLP_PROTOCOL, "grpc or http/protobuf");
-    }
-    this.otlpHeaders = headers(v);
-    this.otlpTimeout = v.duration(Setting.OTLP_TIMEOUT);
-    try {
-      this.otlpCompression = Compression.parse(v.string(Setting.OTLP_COMPRESSION));
-    } catch (IllegalArgumentException e) {
-      throw v.invalid(Setting.OTLP_COMPRESSION, "gzip or none");
-    }
-    this.jsonlFile = Path.of(v.string(Setting.JSONL_FILE));
-    this.captureBytes = (int) v.bytes(Setting.CAPTURE_BYTES, MIN_CAPTURE_BYTES, MAX_CAPTURE_BYTES);
-    this.ringBufferBytes =
-        v.bytes(Setting.RING_BUFFER_SIZE, MIN_RING_BUFFER_BYTES, MAX_RING_BUFFER_BYTES);
-    if (Long.bitCount(ringBufferBytes) != 1) {
-      throw v.invalid(Setting.RING_BUFFER_SIZE, "a power of two such as 4MiB or 8MiB");
-    }
-    this.responseTimeout = positive(v, Setting.RESPONSE_TIMEOUT);
-    this.idleConnectionTimeout = positive(v, Setting.IDLE_CONNECTION_TIMEOUT);
-    this.maxConnections = v.intValue(Setting.MAX_CONNECTIONS, 1, MAX_QUEUE);
+    this.captureSettings = captureSettings(v);
+    this.httpSettings = httpSettings(v);
+    this.exportSettings = exportSettings(v);
     this.spanQueueSize = v.intValue(Setting.SPAN_QUEUE_SIZE, 1, MAX_QUEUE);
-    this.maxBufferedBytesPerConnection =
-        (int) v.bytes(Setting.MAX_BUFFERED_BYTES_PER_CONNECTION, MIN_LIMIT_BYTES, Integer.MAX_VALUE);
-    this.maxBufferedBytes = v.bytes(Setting.MAX_BUFFERED_BYTES, MIN_LIMIT_BYTES, Long.MAX_VALUE);
-    this.maxPendingRequests = v.intValue(Setting.MAX_PENDING_REQUESTS, 1, MAX_QUEUE);
-    this.maxHeaderBytes = (int) v.bytes(Setting.MAX_HEADER_BYTES, MIN_LIMIT_BYTES, Integer.MAX_VALUE);
-    this.maxRequestLineBytes =
-        (int) v.bytes(Setting.MAX_REQUEST_LINE_BYTES, MIN_LIMIT_BYTES, Integer.MAX_VALUE);
     this.adminAddress = address(v);
     this.nodeName = blankToNull(v.string(Setting.NODE_NAME));
     this.clusterName = blankToNull(v.string(Setting.CLUSTER_NAME));
@@ -103,7 +61,6 @@ public final class AgentConfig {
     this.threadCorrelation = v.bool(Setting.THREAD_CORRELATION);
     this.statusInterval = v.duration(Setting.STATUS_INTERVAL);
     this.logLevel = logLevel(v);
-    httpSettings(); // the limits must fit together: fail here, as a configuration error
   }
 
   public static AgentConfig from(SettingValues values) {
@@ -114,53 +71,19 @@ public final class AgentConfig {
     return values;
   }
 
-  public Set<Output> outputs() {
-    return outputs;
+  /** Settings of the kernel capture stage (the agent's own process is excluded by default). */
+  public CaptureSettings captureSettings() {
+    return captureSettings;
   }
 
-  @Nullable
-  public String otlpEndpoint() {
-    return otlpEndpoint;
+  /** Settings of the HTTP decoding stage. */
+  public HttpSettings httpSettings() {
+    return httpSettings;
   }
 
-  public Protocol otlpProtocol() {
-    return otlpProtocol;
-  }
-
-  public Map<String, String> otlpHeaders() {
-    return otlpHeaders;
-  }
-
-  public Duration otlpTimeout() {
-    return otlpTimeout;
-  }
-
-  public Compression otlpCompression() {
-    return otlpCompression;
-  }
-
-  public Path jsonlFile() {
-    return jsonlFile;
-  }
-
-  public int captureBytes() {
-    return captureBytes;
-  }
-
-  public long ringBufferBytes() {
-    return ringBufferBytes;
-  }
-
-  public Duration responseTimeout() {
-    return responseTimeout;
-  }
-
-  public Duration idleConnectionTimeout() {
-    return idleConnectionTimeout;
-  }
-
-  public int maxConnections() {
-    return maxConnections;
+  /** Settings of the export stage. */
+  public ExportSettings exportSettings() {
+    return exportSettings;
   }
 
   public int spanQueueSize() {
@@ -197,6 +120,71 @@ public final class AgentConfig {
 
   public Level logLevel() {
     return logLevel;
+  }
+
+  private static CaptureSettings captureSettings(SettingValues v) {
+    long ring = v.bytes(Setting.RING_BUFFER_SIZE, MIN_RING_BUFFER_BYTES, MAX_RING_BUFFER_BYTES);
+    if (Long.bitCount(ring) != 1) {
+      throw v.invalid(Setting.RING_BUFFER_SIZE, "a power of two such as 4MiB or 8MiB");
+    }
+    return CaptureSettings.builder()
+        .setCaptureBytes((int) v.bytes(Setting.CAPTURE_BYTES, MIN_CAPTURE_BYTES, MAX_CAPTURE_BYTES))
+        .setRingBufferBytes(Math.toIntExact(ring))
+        .build();
+  }
+
+  private static HttpSettings httpSettings(SettingValues v) {
+    HttpSettings.Builder b =
+        HttpSettings.builder()
+            .setResponseTimeout(positive(v, Setting.RESPONSE_TIMEOUT))
+            .setIdleConnectionTimeout(positive(v, Setting.IDLE_CONNECTION_TIMEOUT))
+            .setMaxConnections(v.intValue(Setting.MAX_CONNECTIONS, 1, MAX_QUEUE))
+            .setMaxBufferedBytesPerConnection(
+                (int) v.bytes(Setting.MAX_BUFFERED_BYTES_PER_CONNECTION, MIN_LIMIT_BYTES, Integer.MAX_VALUE))
+            .setMaxBufferedBytesTotal(v.bytes(Setting.MAX_BUFFERED_BYTES, MIN_LIMIT_BYTES, Long.MAX_VALUE))
+            .setMaxPendingRequestsPerConnection(v.intValue(Setting.MAX_PENDING_REQUESTS, 1, MAX_QUEUE))
+            .setMaxHeaderBytes((int) v.bytes(Setting.MAX_HEADER_BYTES, MIN_LIMIT_BYTES, Integer.MAX_VALUE))
+            .setMaxInitialLineBytes(
+                (int) v.bytes(Setting.MAX_REQUEST_LINE_BYTES, MIN_LIMIT_BYTES, Integer.MAX_VALUE));
+    try {
+      return b.build();
+    } catch (IllegalArgumentException e) {
+      // The limits must fit together (a connection's buffer holds a whole header block).
+      throw new ConfigException("inconsistent HTTP limits: " + e.getMessage(), e);
+    }
+  }
+
+  private static ExportSettings exportSettings(SettingValues v) {
+    Protocol protocol;
+    try {
+      protocol = Protocol.parse(v.string(Setting.OTLP_PROTOCOL));
+    } catch (IllegalArgumentException e) {
+      throw v.invalid(Setting.OTLP_PROTOCOL, "grpc or http/protobuf");
+    }
+    Compression compression;
+    try {
+      compression = Compression.parse(v.string(Setting.OTLP_COMPRESSION));
+    } catch (IllegalArgumentException e) {
+      throw v.invalid(Setting.OTLP_COMPRESSION, "gzip or none");
+    }
+    ExportSettings.Builder b =
+        ExportSettings.builder()
+            .setOutputs(outputs(v))
+            .setOtlpProtocol(protocol)
+            .setOtlpHeaders(headers(v))
+            .setOtlpTimeout(v.duration(Setting.OTLP_TIMEOUT))
+            .setOtlpCompression(compression)
+            .setJsonlFile(Path.of(v.string(Setting.JSONL_FILE)));
+    // A signal-specific endpoint is used as is; the generic one gets /v1/traces for HTTP.
+    String endpoint = blankToNull(v.string(Setting.OTLP_ENDPOINT));
+    if (endpoint != null) {
+      if (v.source(Setting.OTLP_ENDPOINT).endsWith("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
+        b.setOtlpTracesEndpoint(endpoint);
+      } else {
+        b.setOtlpEndpoint(endpoint);
+      }
+    }
+    return b.build();
   }
 
   private static Set<Output> outputs(SettingValues v) {
@@ -288,60 +276,12 @@ public final class AgentConfig {
     };
   }
 
-  /** Settings of the kernel capture stage; {@code selfTgid} is the agent's own process. */
-  public CaptureSettings captureSettings(int selfTgid) {
-    return CaptureSettings.builder()
-        .setCaptureBytes(captureBytes)
-        .setRingBufferBytes(Math.toIntExact(ringBufferBytes))
-        .setSelfTgid(selfTgid)
-        .build();
-  }
-
-  /** Settings of the HTTP decoding stage. */
-  public HttpSettings httpSettings() {
-    try {
-      return HttpSettings.builder()
-          .setResponseTimeout(responseTimeout)
-          .setIdleConnectionTimeout(idleConnectionTimeout)
-          .setMaxConnections(maxConnections)
-          .setMaxBufferedBytesPerConnection(maxBufferedBytesPerConnection)
-          .setMaxBufferedBytesTotal(maxBufferedBytes)
-          .setMaxPendingRequestsPerConnection(maxPendingRequests)
-          .setMaxHeaderBytes(maxHeaderBytes)
-          .setMaxInitialLineBytes(maxRequestLineBytes)
-          .build();
-    } catch (IllegalArgumentException e) {
-      // The limits must fit together (a connection's buffer holds a whole header block).
-      throw new ConfigException("inconsistent HTTP limits: " + e.getMessage(), e);
-    }
-  }
-
-  /** Settings of the export stage. */
-  public ExportSettings exportSettings() {
-    ExportSettings.Builder b =
-        ExportSettings.builder()
-            .setOutputs(outputs)
-            .setOtlpProtocol(otlpProtocol)
-            .setOtlpHeaders(otlpHeaders)
-            .setOtlpTimeout(otlpTimeout)
-            .setOtlpCompression(otlpCompression)
-            .setJsonlFile(jsonlFile);
-    // A signal-specific endpoint is used as is; the generic one gets /v1/traces for HTTP.
-    if (otlpEndpoint != null) {
-      if (values.source(Setting.OTLP_ENDPOINT).endsWith("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
-        b.setOtlpTracesEndpoint(otlpEndpoint);
-      } else {
-        b.setOtlpEndpoint(otlpEndpoint);
-      }
-    }
-    return b.build();
-  }
-
   /** One line per setting with its value and source, for the start-up log. */
   public List<String> describe() {
     List<String> lines = new ArrayList<>();
     for (Setting s : Setting.values()) {
-      String value = s == Setting.OTLP_HEADERS && !otlpHeaders.isEmpty() ? "(set)" : values.string(s);
+      String value =
+          s == Setting.OTLP_HEADERS && !exportSettings.otlpHeaders().isEmpty() ? "(set)" : values.string(s);
       lines.add(s.key() + "=" + value + " (" + values.source(s) + ")");
     }
     return lines;

@@ -20,12 +20,12 @@ class AgentConfigTest {
   @Test
   void defaultsAreValid() {
     AgentConfig c = AgentConfig.from(SettingValues.resolve(Map.of(), Map.of()));
-    assertThat(c.outputs()).containsExactly(ExportSettings.Output.CONSOLE);
-    assertThat(c.captureBytes()).isEqualTo(4096);
-    assertThat(c.ringBufferBytes()).isEqualTo(8L << 20);
-    assertThat(c.responseTimeout()).isEqualTo(Duration.ofSeconds(30));
-    assertThat(c.otlpProtocol()).isEqualTo(ExportSettings.Protocol.GRPC);
-    assertThat(c.otlpEndpoint()).isNull();
+    assertThat(c.exportSettings().outputs()).containsExactly(ExportSettings.Output.CONSOLE);
+    assertThat(c.captureSettings().captureBytes()).isEqualTo(4096);
+    assertThat(c.captureSettings().ringBufferBytes()).isEqualTo(8 << 20);
+    assertThat(c.httpSettings().responseTimeout()).isEqualTo(Duration.ofSeconds(30));
+    assertThat(c.exportSettings().otlpProtocol()).isEqualTo(ExportSettings.Protocol.GRPC);
+    assertThat(c.exportSettings().resolvedOtlpEndpoint()).isEqualTo("http://localhost:4317");
     assertThat(c.adminAddress().getPort()).isEqualTo(9464);
     assertThat(c.kubernetes()).isEqualTo(dev.wirespan.k8s.KubernetesMode.AUTO);
   }
@@ -47,12 +47,12 @@ class AgentConfigTest {
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4317",
             "OTEL_EXPORTER_OTLP_HEADERS", "api-key=s%3Dcret,x=y");
     AgentConfig c = AgentConfig.from(SettingValues.resolve(flags, env));
-    assertThat(c.captureBytes()).isEqualTo(2048);
-    assertThat(c.responseTimeout()).isEqualTo(Duration.ofSeconds(7));
+    assertThat(c.captureSettings().captureBytes()).isEqualTo(2048);
+    assertThat(c.httpSettings().responseTimeout()).isEqualTo(Duration.ofSeconds(7));
     assertThat(c.spanQueueSize()).isEqualTo(100);
-    assertThat(c.outputs()).containsExactly(ExportSettings.Output.CONSOLE, ExportSettings.Output.JSONL);
-    assertThat(c.otlpEndpoint()).isEqualTo("http://traces:4317");
-    assertThat(c.otlpHeaders()).containsEntry("api-key", "s=cret").containsEntry("x", "y");
+    assertThat(c.exportSettings().outputs()).containsExactly(ExportSettings.Output.CONSOLE, ExportSettings.Output.JSONL);
+    assertThat(c.exportSettings().resolvedOtlpEndpoint()).isEqualTo("http://traces:4317");
+    assertThat(c.exportSettings().otlpHeaders()).containsEntry("api-key", "s=cret").containsEntry("x", "y");
     assertThat(c.values().source(Setting.SPAN_QUEUE_SIZE)).startsWith("file");
     assertThat(c.describe()).anyMatch(l -> l.startsWith("otlp-headers=(set)"));
   }
@@ -61,7 +61,7 @@ class AgentConfigTest {
   void otlpTimeoutPlainNumberIsMilliseconds() {
     AgentConfig c =
         AgentConfig.from(SettingValues.resolve(Map.of(), Map.of("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")));
-    assertThat(c.otlpTimeout()).isEqualTo(Duration.ofMillis(2500));
+    assertThat(c.exportSettings().otlpTimeout()).isEqualTo(Duration.ofMillis(2500));
   }
 
   @Test

@@ -195,7 +195,7 @@ class ChartTest {
         });
     AgentConfig config = AgentConfig.from(SettingValues.resolve(Map.of(), plain));
     assertThat(config.adminAddress().getPort()).isEqualTo(ADMIN_PORT);
-    assertThat(config.outputs()).containsExactly(ExportSettings.Output.OTLP);
+    assertThat(config.exportSettings().outputs()).containsExactly(ExportSettings.Output.OTLP);
     assertThat(config.exportSettings().resolvedOtlpEndpoint())
         .isEqualTo("http://otel-collector.observability.svc:4317");
   }
