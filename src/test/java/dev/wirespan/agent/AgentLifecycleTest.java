@@ -175,6 +175,78 @@ class AgentLifecycleTest {
     }
   }
 
+  @Test
+  void aCollectorThatAcceptsButNeverAnswersCostsBoundedQueueAndCountedLossesOnly() throws Exception {
+    // A black hole: connections are accepted and read, nothing is ever answered.
+    int port = AgentProcess.freePort();
+    java.net.ServerSocket hole = new java.net.ServerSocket(port, 50, InetAddress.getByName("127.0.0.1"));
+    List<Socket> held = new java.util.concurrent.CopyOnWriteArrayList<>();
+    Thread acceptor =
+        new Thread(
+            () -> {
+              while (!hole.isClosed()) {
+                try {
+                  Socket s = hole.accept();
+                  held.add(s);
+                  Thread reader = new Thread(() -> {
+                    try {
+                      s.getInputStream().transferTo(java.io.OutputStream.nullOutputStream());
+                    } catch (IOException closed) {
+                      // the agent gave up on this connection
+                    }
+                  });
+                  reader.setDaemon(true);
+                  reader.start();
+                } catch (IOException closed) {
+                  return;
+                }
+              }
+            },
+            "black-hole");
+    acceptor.setDaemon(true);
+    acceptor.start();
+    AgentProcess agent =
+        AgentProcess.start(
+            List.of("--exporter", "otlp", "--otlp-endpoint", "http://127.0.0.1:" + port,
+                "--otlp-timeout", "1s", "--span-queue-size", "16"));
+    agentUnderTest = agent;
+    OtlpTestReceiver back = null;
+    try (Socket connection = new Socket("127.0.0.1", server.getAddress().getPort())) {
+      for (int i = 0; i < 60; i++) {
+        request(connection, "/hole/" + i);
+      }
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (System.nanoTime() < deadline && lost(agent) < 120 - 16) {
+        Thread.sleep(200);
+      }
+      assertThat(lost(agent)).as("spans counted as lost while the collector hangs").isGreaterThanOrEqualTo(120 - 16);
+      assertThat(agent.metric("wirespan_export_queue_spans")).isLessThanOrEqualTo(16);
+      assertThat(agent.get("/healthz").statusCode()).isEqualTo(200);
+      // The collector comes back on the same address: export resumes.
+      hole.close();
+      for (Socket s : held) {
+        s.close();
+      }
+      back = OtlpTestReceiver.start(OtlpTestReceiver.Transport.GRPC, port);
+      OtlpTestReceiver receiverBack = back;
+      long resumeDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+      boolean resumed = false;
+      while (!resumed && System.nanoTime() < resumeDeadline) {
+        request(connection, "/hole/back");
+        Thread.sleep(1000);
+        resumed = receiverBack.spans().stream()
+            .anyMatch(sp -> sp.attribute("url.path").map(p -> p.equals("/hole/back")).orElse(false));
+      }
+      assertThat(resumed).as("export resumed after the collector came back\n" + agent.output()).isTrue();
+    } finally {
+      agent.stop();
+      hole.close();
+      if (back != null) {
+        back.close();
+      }
+    }
+  }
+
   private static long distinct(List<ReceivedSpan> spans) {
     return spans.stream().map(s -> s.traceId() + s.spanId()).distinct().count();
   }
