@@ -1,5 +1,6 @@
 package dev.wirespan.http;
 
+import io.netty.util.NetUtil;
 import java.net.InetAddress;
 import java.util.Objects;
 
@@ -15,6 +16,9 @@ import java.util.Objects;
  * @param processName the traced process's name (its comm, at most 15 characters) as the kernel
  *     recorded it with the connection's first event: it names the process even after it exited;
  *     empty when unknown
+ * @param localAddressText {@code localAddress} as exported (RFC 5952 text for IPv6), made once
+ *     per connection rather than once per span
+ * @param remoteAddressText {@code remoteAddress} as exported
  */
 public record ConnectionInfo(
     int pid,
@@ -25,10 +29,39 @@ public record ConnectionInfo(
     int localPort,
     InetAddress remoteAddress,
     int remotePort,
-    String processName) {
+    String processName,
+    String localAddressText,
+    String remoteAddressText) {
   public ConnectionInfo {
     Objects.requireNonNull(localAddress, "localAddress");
     Objects.requireNonNull(remoteAddress, "remoteAddress");
     Objects.requireNonNull(processName, "processName");
+    Objects.requireNonNull(localAddressText, "localAddressText");
+    Objects.requireNonNull(remoteAddressText, "remoteAddressText");
+  }
+
+  /** With the address texts made from the addresses. */
+  public ConnectionInfo(
+      int pid,
+      long cgroupId,
+      long connectionId,
+      int fd,
+      InetAddress localAddress,
+      int localPort,
+      InetAddress remoteAddress,
+      int remotePort,
+      String processName) {
+    this(
+        pid,
+        cgroupId,
+        connectionId,
+        fd,
+        localAddress,
+        localPort,
+        remoteAddress,
+        remotePort,
+        processName,
+        NetUtil.toAddressString(Objects.requireNonNull(localAddress, "localAddress")),
+        NetUtil.toAddressString(Objects.requireNonNull(remoteAddress, "remoteAddress")));
   }
 }

@@ -42,9 +42,16 @@ public final class RouteTemplate {
 
   /** The route of a request-target, e.g. {@code /users/{id}/orders} for {@code /users/7/orders?x}. */
   public static String of(String target) {
-    String path = path(target);
+    return ofPath(path(target));
+  }
+
+  /** The route of a path as {@link #path} returns it. */
+  static String ofPath(String path) {
     if (path.isEmpty()) {
       return "";
+    }
+    if (keptAsIs(path)) {
+      return path; // the common case: literal segments only, nothing to build
     }
     StringBuilder route = new StringBuilder(path.length());
     int segments = 0;
@@ -67,6 +74,29 @@ public final class RouteTemplate {
       start = end + 1;
     }
     return route.toString();
+  }
+
+  /** Whether the route of {@code path} is the path itself: few segments, all literal. */
+  private static boolean keptAsIs(String path) {
+    int segments = 0;
+    int start = 1;
+    while (true) {
+      if (segments == MAX_SEGMENTS) {
+        return false;
+      }
+      int end = path.indexOf('/', start);
+      if (end < 0) {
+        end = path.length();
+      }
+      if (!literal(path, start, end)) {
+        return false;
+      }
+      segments++;
+      if (end == path.length()) {
+        return true;
+      }
+      start = end + 1;
+    }
   }
 
   /** The path of a request-target without query and fragment; empty when it has no path. */
@@ -99,6 +129,20 @@ public final class RouteTemplate {
       }
     }
     return -1;
+  }
+
+  /** Whether {@link #appendSegment} appends the segment as it is. */
+  private static boolean literal(String path, int start, int end) {
+    int length = end - start;
+    if (length == 0) {
+      return true;
+    }
+    if (length > MAX_LITERAL_SEGMENT_CHARS || isIdentifier(path, start, end)) {
+      return false;
+    }
+    int dot = path.lastIndexOf('.', end - 1);
+    return !(dot > start && end - dot - 1 <= MAX_EXTENSION_CHARS && isLetters(path, dot + 1, end)
+        && isIdentifier(path, start, dot));
   }
 
   private static void appendSegment(StringBuilder out, String path, int start, int end) {

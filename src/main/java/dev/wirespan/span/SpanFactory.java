@@ -2,7 +2,6 @@ package dev.wirespan.span;
 
 import dev.wirespan.http.ConnectionInfo;
 import dev.wirespan.http.HttpExchange;
-import io.netty.util.NetUtil;
 import io.opentelemetry.api.common.AttributeKey;
 import io.opentelemetry.api.common.AttributesBuilder;
 import io.opentelemetry.api.trace.SpanContext;
@@ -23,7 +22,6 @@ import io.opentelemetry.semconv.ServerAttributes;
 import io.opentelemetry.semconv.UrlAttributes;
 import io.opentelemetry.semconv.UserAgentAttributes;
 import io.opentelemetry.semconv.incubating.HttpIncubatingAttributes;
-import java.net.InetAddress;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Set;
@@ -107,6 +105,8 @@ public final class SpanFactory {
   private static final int MIN_CLIENT_ERROR_STATUS = 400;
   private static final int MIN_SERVER_ERROR_STATUS = 500;
   private static final int MAX_PORT = 65535;
+  /** Characters of a full URL besides scheme, host, path and query: "://", "[]", ":65535", "/". */
+  private static final int URL_EXTRA_CHARS = 12;
 
   private static final InstrumentationScopeInfo SCOPE = scope();
 
@@ -151,7 +151,9 @@ public final class SpanFactory {
 
     String method = exchange.method();
     boolean knownMethod = KNOWN_METHODS.contains(method);
-    String route = RouteTemplate.of(exchange.target());
+    String target = exchange.target();
+    String path = RouteTemplate.path(target);
+    String route = RouteTemplate.ofPath(path);
     String methodName = knownMethod ? method : UNKNOWN_METHOD_SPAN_NAME;
     String name = route.isEmpty() ? methodName : methodName + " " + route;
 
@@ -180,10 +182,10 @@ public final class SpanFactory {
       // An absent port is the scheme's default; an invalid one is left out.
       serverPort = host.port() == 0 ? DEFAULT_HTTP_PORT : host.port();
     } else if (server) {
-      serverAddress = address(connection.localAddress());
+      serverAddress = connection.localAddressText();
       serverPort = connection.localPort();
     } else {
-      serverAddress = address(connection.remoteAddress());
+      serverAddress = connection.remoteAddressText();
       serverPort = connection.remotePort();
     }
     attributes.put(ServerAttributes.SERVER_ADDRESS, cap(serverAddress));
@@ -191,12 +193,10 @@ public final class SpanFactory {
       attributes.put(ServerAttributes.SERVER_PORT, (long) serverPort);
     }
 
-    String peerAddress = address(connection.remoteAddress());
+    String peerAddress = connection.remoteAddressText();
     attributes.put(NetworkAttributes.NETWORK_PEER_ADDRESS, peerAddress);
     attributes.put(NetworkAttributes.NETWORK_PEER_PORT, (long) connection.remotePort());
 
-    String target = exchange.target();
-    String path = RouteTemplate.path(target);
     String query = query(target);
     if (server) {
       attributes.put(UrlAttributes.URL_SCHEME, URL_SCHEME);
@@ -296,7 +296,11 @@ public final class SpanFactory {
   }
 
   private static String fullUrl(String host, int port, String path, @Nullable String query) {
-    StringBuilder url = new StringBuilder(URL_SCHEME).append("://");
+    // Sized for the usual case so that the builder does not grow: scheme, brackets, port.
+    int capacity =
+        URL_SCHEME.length() + host.length() + path.length() + URL_EXTRA_CHARS
+            + (query == null ? 0 : query.length() + 1);
+    StringBuilder url = new StringBuilder(capacity).append(URL_SCHEME).append("://");
     if (host.indexOf(':') >= 0) {
       url.append('[').append(host).append(']');
     } else {
@@ -312,10 +316,6 @@ public final class SpanFactory {
     return url.toString();
   }
 
-  private static String address(InetAddress address) {
-    return NetUtil.toAddressString(address);
-  }
-
   private static String cap(String value) {
     return Redaction.cap(value, MAX_VALUE_CHARS);
   }
@@ -329,6 +329,8 @@ public final class SpanFactory {
 
   /** A Host header split into host (IPv6 without brackets) and port (0 absent, -1 invalid). */
   record HostAndPort(String host, int port) {
+    private static final int MAX_PORT_DIGITS = String.valueOf(MAX_PORT).length();
+
     @Nullable
     static HostAndPort parse(@Nullable String header) {
       if (header == null) {
@@ -339,7 +341,8 @@ public final class SpanFactory {
         return null;
       }
       String host;
-      String port = null;
+      // The port is value[portStart, end); portStart < 0 when there is none.
+      int portStart = -1;
       if (value.charAt(0) == '[') {
         int close = value.indexOf(']');
         if (close < 0) {
@@ -347,13 +350,13 @@ public final class SpanFactory {
         }
         host = value.substring(1, close);
         if (close + 1 < value.length() && value.charAt(close + 1) == ':') {
-          port = value.substring(close + 2);
+          portStart = close + 2;
         }
       } else {
         int colon = value.indexOf(':');
         if (colon >= 0 && colon == value.lastIndexOf(':')) {
           host = value.substring(0, colon);
-          port = value.substring(colon + 1);
+          portStart = colon + 1;
         } else {
           host = value; // no port, or a bare IPv6 address (invalid, but kept as sent)
         }
@@ -361,19 +364,19 @@ public final class SpanFactory {
       if (host.isEmpty()) {
         return null;
       }
-      return new HostAndPort(Redaction.cap(host, MAX_VALUE_CHARS), parsePort(port));
+      return new HostAndPort(Redaction.cap(host, MAX_VALUE_CHARS), parsePort(value, portStart));
     }
 
-    private static int parsePort(@Nullable String port) {
-      if (port == null || port.isEmpty()) {
+    private static int parsePort(String text, int portStart) {
+      if (portStart < 0 || portStart >= text.length()) {
         return 0;
       }
-      if (port.length() > String.valueOf(MAX_PORT).length()) {
+      if (text.length() - portStart > MAX_PORT_DIGITS) {
         return -1;
       }
       int value = 0;
-      for (int i = 0; i < port.length(); i++) {
-        char c = port.charAt(i);
+      for (int i = portStart; i < text.length(); i++) {
+        char c = text.charAt(i);
         if (c < '0' || c > '9') {
           return -1;
         }

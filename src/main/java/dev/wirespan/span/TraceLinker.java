@@ -97,6 +97,8 @@ public final class TraceLinker implements ExchangeListener {
   private final LinkedHashMap<HttpExchange, PendingServer> pendingServers = new LinkedHashMap<>();
   /** Open SERVER exchanges by (pid << 32 | tid). */
   private final Map<Long, ThreadState> threads = new HashMap<>();
+  /** The lookup key, reused for every exchange (capture thread only). */
+  private final TcpTuple probe = new TcpTuple();
 
   private TraceLinker(Builder builder) {
     this.next = builder.next;
@@ -183,8 +185,9 @@ public final class TraceLinker implements ExchangeListener {
 
   private void recordClient(HttpExchange exchange, SpanContext context, long now) {
     ConnectionInfo c = exchange.connection();
-    TcpTuple tuple = new TcpTuple(c.localAddress(), c.localPort(), c.remoteAddress(), c.remotePort());
-    ConnectionState state = connection(tuple, now);
+    ConnectionState state =
+        connection(
+            probe.set(c.localAddress(), c.localPort(), c.remoteAddress(), c.remotePort()), now);
     if (state == null) {
       return;
     }
@@ -207,7 +210,7 @@ public final class TraceLinker implements ExchangeListener {
       ConnectionInfo c = exchange.connection();
       // The client's view: its local end is our remote end.
       TcpTuple tuple =
-          new TcpTuple(c.remoteAddress(), c.remotePort(), c.localAddress(), c.localPort());
+          probe.set(c.remoteAddress(), c.remotePort(), c.localAddress(), c.localPort());
       ConnectionState state = connection(tuple, now);
       long seq = -1;
       if (state != null) {
@@ -223,7 +226,7 @@ public final class TraceLinker implements ExchangeListener {
       } else {
         exchange.setTraceContext(root(), null);
         if (state != null) {
-          pendingServers.put(exchange, new PendingServer(tuple, state, seq, now));
+          pendingServers.put(exchange, new PendingServer(tuple.copy(), state, seq, now));
           trimPending(now);
         } else {
           roots.inc();
@@ -291,6 +294,7 @@ public final class TraceLinker implements ExchangeListener {
     }
   }
 
+  /** Looks up (or adds) the state of {@code tuple}, which may be the reused {@link #probe}. */
   @Nullable
   private ConnectionState connection(TcpTuple tuple, long now) {
     ConnectionState state = connections.get(tuple);
@@ -301,7 +305,7 @@ public final class TraceLinker implements ExchangeListener {
         eldest.remove();
       }
       state = new ConnectionState();
-      connections.put(tuple, state);
+      connections.put(tuple.copy(), state);
     }
     state.lastSeenNanos = now;
     return state;
@@ -357,9 +361,55 @@ public final class TraceLinker implements ExchangeListener {
     return ((long) pid << 32) | (tid & 0xffffffffL);
   }
 
-  /** A TCP connection as the client sees it. */
-  private record TcpTuple(InetAddress clientAddress, int clientPort, InetAddress serverAddress,
-      int serverPort) {}
+  /**
+   * A TCP connection as the client sees it. Mutable so that lookups reuse one instance ({@link
+   * #probe}) instead of allocating a key per exchange; keys stored in a map are {@link #copy()
+   * copies} and never change.
+   */
+  private static final class TcpTuple {
+    private InetAddress clientAddress;
+    private int clientPort;
+    private InetAddress serverAddress;
+    private int serverPort;
+    private int hash;
+
+    TcpTuple set(InetAddress clientAddress, int clientPort, InetAddress serverAddress,
+        int serverPort) {
+      this.clientAddress = clientAddress;
+      this.clientPort = clientPort;
+      this.serverAddress = serverAddress;
+      this.serverPort = serverPort;
+      this.hash =
+          31 * (31 * (31 * clientAddress.hashCode() + clientPort) + serverAddress.hashCode())
+              + serverPort;
+      return this;
+    }
+
+    TcpTuple copy() {
+      TcpTuple t = new TcpTuple();
+      t.clientAddress = clientAddress;
+      t.clientPort = clientPort;
+      t.serverAddress = serverAddress;
+      t.serverPort = serverPort;
+      t.hash = hash;
+      return t;
+    }
+
+    @Override
+    public int hashCode() {
+      return hash;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof TcpTuple t
+          && hash == t.hash
+          && clientPort == t.clientPort
+          && serverPort == t.serverPort
+          && clientAddress.equals(t.clientAddress)
+          && serverAddress.equals(t.serverAddress);
+    }
+  }
 
   /** Request counters of both ends of one connection. */
   private static final class ConnectionState {
