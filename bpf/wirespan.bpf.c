@@ -244,7 +244,9 @@ static __always_inline __u64 wakeup_flags(__u32 size)
  * The process's name: the comm of its main thread, as /proc/<pid>/comm shows it
  * (a thread's own comm is often its thread name, e.g. in a JVM). Recorded in
  * every event because the process may exit before user space reads the event,
- * and /proc then knows nothing.
+ * and /proc then knows nothing. Read once per connection, when tracking starts
+ * (two kernel reads per event saved): a process renamed later (exec keeping the
+ * fd, prctl) keeps the name it had then on that connection.
  */
 static __always_inline void process_comm(char *dst)
 {
@@ -280,7 +282,7 @@ static __always_inline void fill_header(struct ws_event *e, const struct ws_conn
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	__builtin_memcpy(e->local_addr, c->local_addr, 16);
 	__builtin_memcpy(e->remote_addr, c->remote_addr, 16);
-	process_comm(e->comm);
+	__builtin_memcpy(e->comm, c->comm, WS_COMM_LEN);
 }
 
 static __always_inline void submit(struct ws_event *e, __u32 captured)
@@ -328,6 +330,7 @@ static __always_inline struct ws_conn *track(__u64 key, __s32 fd, struct file *f
 	c.role = role;
 	c.conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
 	read_tuple(sk, &c);
+	process_comm(c.comm);
 	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
 		count_loss(WS_LOSS_MAP_FULL);
 		return NULL;
