@@ -11,7 +11,7 @@
 # programs are preemptible here): compare before/after on the same quiet machine.
 #
 # Environment: REPEATS [3]  DD_COUNT [2000000]  WRK_S [10]  PORT [18089]  JAR [target/wirespan-agent.jar]
-#              BUILD [1] (mvn package first)  WORKLOADS ["dd http"]
+#              BUILD [1] (mvn package first)  WORKLOADS ["dd http"]  KEEP [] (non-empty: keep the run dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPEATS=${REPEATS:-3}
