@@ -65,18 +65,32 @@ static __always_inline bool is_self(__u32 tgid)
 	return self_tgid != 0 && tgid == self_tgid;
 }
 
+/*
+ * Typed read-only view of a kernel pointer (a kfunc the verifier inlines): fields
+ * behind it are then read with plain loads, which the JIT turns into fault-safe
+ * memory accesses, instead of one bpf_probe_read_kernel call per field. This is
+ * most of the cost of looking at an fd that is not a socket, on every read and
+ * write of every process.
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+#define ws_kernel_view(type, ptr) ((type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
+
 /* The struct file behind fd in the current process, or NULL. */
 static __always_inline struct file *fd_file(__s32 fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct files_struct *files = task->files;
+	struct fdtable *fdt;
 	struct file *file = NULL;
 
-	if (!fdt || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!files)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
+	fdt = files->fdt;
+	if (!fdt || (__u32)fd >= fdt->max_fds)
+		return NULL;
+	/* an array element at a variable index: one helper read */
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]))
 		return NULL;
 	return file;
 }
@@ -84,19 +98,21 @@ static __always_inline struct file *fd_file(__s32 fd)
 /* The sock behind file when it is an IPv4/IPv6 TCP socket, else NULL. */
 static __always_inline struct sock *tcp_sock_of(struct file *file)
 {
+	struct file *f = ws_kernel_view(struct file, file);
+	struct inode *inode = f->f_inode;
 	struct socket *sock;
 	struct sock *sk;
 	__u16 family;
 
-	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	if (!inode || (inode->i_mode & S_IFMT) != S_IFSOCK)
 		return NULL;
-	sock = BPF_CORE_READ(file, private_data);
-	if (!sock || BPF_CORE_READ(sock, file) != file)
+	sock = ws_kernel_view(struct socket, f->private_data);
+	if (!sock || sock->file != file)
 		return NULL;
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	sk = sock->sk;
+	if (!sk || sk->sk_protocol != IPPROTO_TCP)
 		return NULL;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return NULL;
 	return sk;
@@ -228,7 +244,9 @@ static __always_inline __u64 wakeup_flags(__u32 size)
  * The process's name: the comm of its main thread, as /proc/<pid>/comm shows it
  * (a thread's own comm is often its thread name, e.g. in a JVM). Recorded in
  * every event because the process may exit before user space reads the event,
- * and /proc then knows nothing.
+ * and /proc then knows nothing. Read once per connection, when tracking starts
+ * (two kernel reads per event saved): a process renamed later (exec keeping the
+ * fd, prctl) keeps the name it had then on that connection.
  */
 static __always_inline void process_comm(char *dst)
 {
@@ -264,7 +282,7 @@ static __always_inline void fill_header(struct ws_event *e, const struct ws_conn
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	__builtin_memcpy(e->local_addr, c->local_addr, 16);
 	__builtin_memcpy(e->remote_addr, c->remote_addr, 16);
-	process_comm(e->comm);
+	__builtin_memcpy(e->comm, c->comm, WS_COMM_LEN);
 }
 
 static __always_inline void submit(struct ws_event *e, __u32 captured)
@@ -312,6 +330,7 @@ static __always_inline struct ws_conn *track(__u64 key, __s32 fd, struct file *f
 	c.role = role;
 	c.conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
 	read_tuple(sk, &c);
+	process_comm(c.comm);
 	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
 		count_loss(WS_LOSS_MAP_FULL);
 		return NULL;

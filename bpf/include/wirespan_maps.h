@@ -28,6 +28,7 @@ struct ws_conn {
 	__u16 remote_port;
 	__u8  local_addr[16];
 	__u8  remote_addr[16];
+	char  comm[WS_COMM_LEN]; /* the process's name when tracking started (see process_comm) */
 };
 
 /* ws_pending.kind: how sys_exit finds the bytes the call moved */
