@@ -65,32 +65,18 @@ static __always_inline bool is_self(__u32 tgid)
 	return self_tgid != 0 && tgid == self_tgid;
 }
 
-/*
- * Typed read-only view of a kernel pointer (a kfunc the verifier inlines): fields
- * behind it are then read with plain loads, which the JIT turns into fault-safe
- * memory accesses, instead of one bpf_probe_read_kernel call per field. This is
- * most of the cost of looking at an fd that is not a socket, on every read and
- * write of every process.
- */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-
-#define ws_kernel_view(type, ptr) ((type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
-
 /* The struct file behind fd in the current process, or NULL. */
 static __always_inline struct file *fd_file(__s32 fd)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct files_struct *files = task->files;
-	struct fdtable *fdt;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
 	struct file *file = NULL;
 
-	if (!files)
+	if (!fdt || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
 		return NULL;
-	fdt = files->fdt;
-	if (!fdt || (__u32)fd >= fdt->max_fds)
-		return NULL;
-	/* an array element at a variable index: one helper read */
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]))
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
 		return NULL;
 	return file;
 }
@@ -98,21 +84,19 @@ static __always_inline struct file *fd_file(__s32 fd)
 /* The sock behind file when it is an IPv4/IPv6 TCP socket, else NULL. */
 static __always_inline struct sock *tcp_sock_of(struct file *file)
 {
-	struct file *f = ws_kernel_view(struct file, file);
-	struct inode *inode = f->f_inode;
 	struct socket *sock;
 	struct sock *sk;
 	__u16 family;
 
-	if (!inode || (inode->i_mode & S_IFMT) != S_IFSOCK)
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return NULL;
-	sock = ws_kernel_view(struct socket, f->private_data);
-	if (!sock || sock->file != file)
+	sock = BPF_CORE_READ(file, private_data);
+	if (!sock || BPF_CORE_READ(sock, file) != file)
 		return NULL;
-	sk = sock->sk;
-	if (!sk || sk->sk_protocol != IPPROTO_TCP)
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return NULL;
-	family = sk->__sk_common.skc_family;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return NULL;
 	return sk;
