@@ -43,6 +43,8 @@ public final class SpanBatcher implements AutoCloseable {
   public static final Duration DEFAULT_SCHEDULE_DELAY = Duration.ofSeconds(1);
   public static final Duration DEFAULT_EXPORT_TIMEOUT = Duration.ofSeconds(30);
   public static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(10);
+  private static final long FIRST_RESTART_PAUSE_MILLIS = 10;
+  private static final long MAX_RESTART_PAUSE_MILLIS = 5_000;
 
   private static final Logger LOG = Logger.getLogger(SpanBatcher.class.getName());
 
@@ -65,6 +67,7 @@ public final class SpanBatcher implements AutoCloseable {
   private final Counter exportFailures;
   private final Counter queueFull;
   private final Counter exportFailed;
+  private final Counter restarts;
 
   private SpanBatcher(Builder b) {
     this.exporter = b.exporter;
@@ -79,7 +82,13 @@ public final class SpanBatcher implements AutoCloseable {
     this.queueFull = b.metrics.loss(LossCause.EXPORT_QUEUE_FULL);
     this.exportFailed = b.metrics.loss(LossCause.EXPORT_FAILED);
     b.metrics.gauge(METRIC_QUEUE_SIZE, "Spans waiting for export.", queued::get);
-    this.worker = new Thread(this::run, "wirespan-span-export");
+    this.restarts =
+        b.metrics.counter(
+            "wirespan_worker_restarts_total",
+            "Times a pipeline worker died of an unexpected error and was restarted.",
+            "worker",
+            "export");
+    this.worker = new Thread(this::supervisedRun, "wirespan-span-export");
     worker.setDaemon(true);
     worker.start();
   }
@@ -161,6 +170,24 @@ public final class SpanBatcher implements AutoCloseable {
     exportFailed.add(left);
     long remaining = Math.max(0, closeDeadlineNanos - System.nanoTime());
     exporter.shutdown().join(Math.max(remaining, TimeUnit.SECONDS.toNanos(1)), TimeUnit.NANOSECONDS);
+  }
+
+  /** The worker: {@link #run} until closed, restarted (logged, counted) if an error kills it. */
+  private void supervisedRun() {
+    long pauseMillis = FIRST_RESTART_PAUSE_MILLIS;
+    while (true) {
+      try {
+        run();
+        return;
+      } catch (OutOfMemoryError e) {
+        throw e;
+      } catch (Throwable e) {
+        restarts.inc();
+        LOG.log(Level.SEVERE, "span export worker died; restarting it in " + pauseMillis + " ms", e);
+        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(pauseMillis));
+        pauseMillis = Math.min(pauseMillis * 2, MAX_RESTART_PAUSE_MILLIS);
+      }
+    }
   }
 
   private void run() {
@@ -256,7 +283,10 @@ public final class SpanBatcher implements AutoCloseable {
                 + (result.isDone() ? "" : " (timed out)")
                 + (failure == null ? "" : ": " + failure));
       }
-    } catch (RuntimeException e) {
+    } catch (OutOfMemoryError e) {
+      throw e;
+    } catch (RuntimeException | Error e) {
+      // A broken exporter fails its batch (counted below); it does not take the worker down.
       LOG.log(Level.WARNING, "span exporter threw", e);
       ok = false;
     }
