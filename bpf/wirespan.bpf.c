@@ -349,11 +349,43 @@ static __always_inline struct ws_conn *conn_of(__u64 key, __s32 fd)
 	return track(key, fd, file, sk, WS_ROLE_UNKNOWN);
 }
 
+/* The calling thread's pending-syscall slot, created on its first traced call. */
+static __always_inline struct ws_pending *pending_slot(void)
+{
+	struct ws_pending *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+						    BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	/* creating the slot allocates: out of memory (or charge limit) loses the call */
+	if (!p)
+		count_loss(WS_LOSS_MAP_FULL);
+	return p;
+}
+
+/* Takes the arguments sys_enter stashed for the calling thread's syscall, if any. */
+static __always_inline bool take_pending(struct ws_pending *out)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct ws_pending *p;
+
+	/*
+	 * A thread that never had a traced call has no task storage at all: one
+	 * plain load answers for it (most exits, e.g. of file reads) instead of
+	 * the helper call.
+	 */
+	if (!task->bpf_storage)
+		return false;
+	p = bpf_task_storage_get(&pending, task, 0, 0);
+	if (!p || !p->valid)
+		return false;
+	*out = *p;
+	p->valid = 0;
+	return true;
+}
+
 static __always_inline int on_enter(__s32 fd, __u64 buf, __u64 count, __u8 kind, __u8 direction)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
-	struct ws_pending p = {};
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct ws_pending *p;
 	struct ws_conn *c;
 
 	if (fd < 0)
@@ -366,13 +398,15 @@ static __always_inline int on_enter(__s32 fd, __u64 buf, __u64 count, __u8 kind,
 	c = conn_of(conn_key(tgid, fd), fd);
 	if (!c || c->state == WS_PROTO_NOT_HTTP)
 		return 0;
-	p.buf = buf;
-	p.count = count;
-	p.fd = fd;
-	p.kind = kind;
-	p.direction = direction;
-	if (bpf_map_update_elem(&pending, &pid_tgid, &p, BPF_ANY))
-		count_loss(WS_LOSS_MAP_FULL);
+	p = pending_slot();
+	if (!p)
+		return 0;
+	p->buf = buf;
+	p->count = count;
+	p->fd = fd;
+	p->kind = kind;
+	p->direction = direction;
+	p->valid = 1;
 	return 0;
 }
 
@@ -533,17 +567,14 @@ static __always_inline bool starts_http(__u64 word, __u32 n)
 static __always_inline int on_exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct ws_pending *pp = bpf_map_lookup_elem(&pending, &pid_tgid);
 	struct ws_pending p;
 	struct ws_conn *c;
 	struct ws_event *e;
 	__u64 key, offset, word, tail_from;
 	__u32 want, captured = 0, tail = 0;
 
-	if (!pp)
+	if (!take_pending(&p))
 		return 0;
-	p = *pp;
-	bpf_map_delete_elem(&pending, &pid_tgid);
 	if (ret <= 0)
 		return 0;
 	key = conn_key(pid_tgid >> 32, p.fd);
@@ -751,9 +782,8 @@ int exit_sendfile64(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__s32 fd = ctx->args[0];
-	struct ws_pending p = {};
+	struct ws_pending *p;
 	struct file *file;
 
 	if (fd < 0)
@@ -761,10 +791,15 @@ int enter_connect(struct trace_event_raw_sys_enter *ctx)
 	file = fd_file(fd);
 	if (!file || !tcp_sock_of(file))
 		return 0;
-	p.fd = fd;
-	p.kind = WS_CALL_CONNECT;
-	if (bpf_map_update_elem(&pending, &pid_tgid, &p, BPF_ANY))
-		count_loss(WS_LOSS_MAP_FULL);
+	p = pending_slot();
+	if (!p)
+		return 0;
+	p->buf = 0;
+	p->count = 0;
+	p->fd = fd;
+	p->kind = WS_CALL_CONNECT;
+	p->direction = 0;
+	p->valid = 1;
 	return 0;
 }
 
@@ -772,15 +807,14 @@ SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct ws_pending *pp = bpf_map_lookup_elem(&pending, &pid_tgid);
+	struct ws_pending p;
 	struct file *file;
 	struct sock *sk;
 	__s32 fd;
 
-	if (!pp)
+	if (!take_pending(&p))
 		return 0;
-	fd = pp->fd;
-	bpf_map_delete_elem(&pending, &pid_tgid);
+	fd = p.fd;
 	/* a non-blocking connect returns -EINPROGRESS with the tuple already chosen */
 	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;

@@ -77,7 +77,10 @@ struct files_struct {
 	struct fdtable *fdt;
 };
 
+struct bpf_local_storage;
+
 struct task_struct {
+	struct bpf_local_storage *bpf_storage; /* task-local storage of BPF maps, NULL if none */
 	struct files_struct *files;
 	struct task_struct *group_leader;
 	char comm[16];

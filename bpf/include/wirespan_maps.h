@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Maps of the capture programs. Sizes given here are defaults: the agent sets
- * events, conns, pending and scratch from its settings before load
+ * events, conns and scratch from its settings before load
  * (dev.wirespan.capture.KernelCapture).
  */
 #ifndef WIRESPAN_MAPS_H
@@ -37,14 +37,19 @@ struct ws_conn {
 #define WS_CALL_SENDFILE 3 /* length only */
 #define WS_CALL_CONNECT  4 /* no bytes: track the socket if connect() started */
 
-/* Arguments of a syscall in flight, keyed by pid_tgid (one syscall per thread). */
+/*
+ * Arguments of a syscall in flight, in the calling thread's task-local storage
+ * (one syscall per thread). The slot outlives the call, so valid says whether
+ * sys_enter filled it for the call now exiting.
+ */
 struct ws_pending {
 	__u64 buf;   /* user buffer, or user iovec array */
 	__u64 count; /* buffer bytes, or iovec segments */
 	__s32 fd;
 	__u8  kind;  /* WS_CALL_* */
 	__u8  direction;
-	__u16 _pad;
+	__u8  valid; /* set at sys_enter, cleared at sys_exit */
+	__u8  _pad;
 };
 
 /* A TCP endpoint: address (IPv4 v4-mapped) and port in host order. */
@@ -70,10 +75,15 @@ struct {
 	__type(value, struct ws_conn);
 } conns SEC(".maps");
 
+/*
+ * Task-local storage (kernel 5.11+) rather than a hash keyed by pid_tgid: no
+ * hashing, no bucket lock and no delete per call, and the slot is freed with
+ * its thread. Such maps must have max_entries 0 and no preallocation.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct ws_pending);
 } pending SEC(".maps");
 

@@ -40,7 +40,6 @@ public final class CaptureSettings {
   private static final int MIN_RING_TO_WAKEUP_RATIO = 4;
 
   public static final int DEFAULT_CONNECTION_MAP_ENTRIES = 65536;
-  public static final int DEFAULT_PENDING_SYSCALL_ENTRIES = 16384;
   /** Kernel maps below this are too small to be useful and most likely a unit mistake. */
   private static final int MIN_MAP_ENTRIES = 64;
 
@@ -50,7 +49,6 @@ public final class CaptureSettings {
   private final long wakeupBytes;
   private final int selfTgid;
   private final int connectionMapEntries;
-  private final int pendingSyscallEntries;
 
   private CaptureSettings(Builder b) {
     this.captureBytes = b.captureBytes;
@@ -59,7 +57,6 @@ public final class CaptureSettings {
     this.wakeupBytes = b.wakeupBytes;
     this.selfTgid = b.selfTgid;
     this.connectionMapEntries = b.connectionMapEntries;
-    this.pendingSyscallEntries = b.pendingSyscallEntries;
   }
 
   public static Builder builder() {
@@ -78,8 +75,7 @@ public final class CaptureSettings {
         .setRingBufferBytes(ringBufferBytes)
         .setWakeupBytes(wakeupBytes)
         .setSelfTgid(selfTgid)
-        .setConnectionMapEntries(connectionMapEntries)
-        .setPendingSyscallEntries(pendingSyscallEntries);
+        .setConnectionMapEntries(connectionMapEntries);
   }
 
   /**
@@ -118,11 +114,6 @@ public final class CaptureSettings {
     return connectionMapEntries;
   }
 
-  /** Syscalls in flight on tracked sockets at once (one per blocked thread). */
-  public int pendingSyscallEntries() {
-    return pendingSyscallEntries;
-  }
-
   @Override
   public String toString() {
     return "CaptureSettings{captureBytes="
@@ -137,8 +128,6 @@ public final class CaptureSettings {
         + selfTgid
         + ", connectionMapEntries="
         + connectionMapEntries
-        + ", pendingSyscallEntries="
-        + pendingSyscallEntries
         + '}';
   }
 
@@ -150,7 +139,6 @@ public final class CaptureSettings {
     private long wakeupBytes = DEFAULT_WAKEUP_BYTES;
     private int selfTgid = Math.toIntExact(ProcessHandle.current().pid());
     private int connectionMapEntries = DEFAULT_CONNECTION_MAP_ENTRIES;
-    private int pendingSyscallEntries = DEFAULT_PENDING_SYSCALL_ENTRIES;
 
     private Builder() {}
 
@@ -216,11 +204,6 @@ public final class CaptureSettings {
 
     public Builder setConnectionMapEntries(int connectionMapEntries) {
       this.connectionMapEntries = checkEntries("connectionMapEntries", connectionMapEntries);
-      return this;
-    }
-
-    public Builder setPendingSyscallEntries(int pendingSyscallEntries) {
-      this.pendingSyscallEntries = checkEntries("pendingSyscallEntries", pendingSyscallEntries);
       return this;
     }
 

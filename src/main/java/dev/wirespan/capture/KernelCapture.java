@@ -36,7 +36,6 @@ public final class KernelCapture implements AutoCloseable {
 
   static final String MAP_EVENTS = "events";
   static final String MAP_CONNECTIONS = "conns";
-  static final String MAP_PENDING = "pending";
   static final String MAP_LOSSES = "losses";
   static final String MAP_SCRATCH = "scratch";
   static final String SECTION_RODATA = ".rodata";
@@ -119,7 +118,6 @@ public final class KernelCapture implements AutoCloseable {
       }
       setMaxEntries(object, MAP_EVENTS, settings.ringBufferBytes());
       setMaxEntries(object, MAP_CONNECTIONS, settings.connectionMapEntries());
-      setMaxEntries(object, MAP_PENDING, settings.pendingSyscallEntries());
       setMaxEntries(object, MAP_SCRATCH, cpus);
       writeRodata(object, settings);
 
