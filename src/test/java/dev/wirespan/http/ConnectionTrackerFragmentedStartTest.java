@@ -30,58 +30,6 @@ class ConnectionTrackerFragmentedStartTest {
   private static final String NEXT_REQUEST = "POST /next HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
   private static final String NEXT_RESPONSE = "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
 
-  /** Sends text on one party's stream from its current end, cut into events of given sizes. */
-  private static final class Streams {
-    final Wire wire;
-    long requests;
-    long responses;
-
-    Streams(Wire wire, long requests, long responses) {
-      this.wire = wire;
-      this.requests = requests;
-      this.responses = responses;
-    }
-
-    /** Every event carries one byte. */
-    void byteWise(Party party, String text) {
-      byte[] b = ascii(text);
-      int[] sizes = new int[b.length];
-      java.util.Arrays.fill(sizes, 1);
-      send(party, b, sizes);
-    }
-
-    void whole(Party party, String text) {
-      byte[] b = ascii(text);
-      send(party, b, new int[] {b.length});
-    }
-
-    void send(Party party, byte[] b, int... sizes) {
-      int at = 0;
-      for (int size : sizes) {
-        wire.data(party, end(party) + at, b, at, size);
-        at += size;
-      }
-      assertThat(at).isEqualTo(b.length);
-      if (party == Party.REQUESTS) {
-        requests += b.length;
-      } else {
-        responses += b.length;
-      }
-    }
-
-    /** The syscall moved these bytes but its event never reached the agent. */
-    void lose(Party party, int bytes) {
-      if (party == Party.REQUESTS) {
-        requests += bytes;
-      } else {
-        responses += bytes;
-      }
-    }
-
-    long end(Party party) {
-      return party == Party.REQUESTS ? requests : responses;
-    }
-  }
 
   static Stream<Arguments> sidesAndRoles() {
     return Stream.of(

@@ -26,34 +26,6 @@ class ConnectionTrackerHeadTailTest {
   private static final int TWO_CHUNK_BYTES = 5_000;
   private static final int BODY_BYTES = 10_000;
 
-  /** One direction's stream end per party, delivering whole writes through the wire. */
-  private static final class Streams {
-    final Wire wire;
-    long requests;
-    long responses;
-
-    Streams(Wire wire) {
-      this.wire = wire;
-    }
-
-    void send(Party party, byte[] bytes) {
-      wire.data(party, party == Party.REQUESTS ? requests : responses, bytes, 0, bytes.length);
-      if (party == Party.REQUESTS) {
-        requests += bytes.length;
-      } else {
-        responses += bytes.length;
-      }
-    }
-
-    void request(String text) {
-      send(Party.REQUESTS, ascii(text));
-    }
-
-    void nextExchange() {
-      request("GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
-      send(Party.RESPONSES, ascii("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
-    }
-  }
 
   private static Streams streams(TrackerRun run, HttpExchange.Side side, int tailBytes) {
     return new Streams(run.wire(side, 1).captureCap(CAP_BYTES).captureTail(tailBytes));

@@ -21,28 +21,6 @@ class ConnectionTrackerLifecycleTest {
   private static final String GET_NEXT = "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
   private static final String OK = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
-  /** Appends whole writes to one connection's streams. */
-  private static final class Streams {
-    final Wire wire;
-    long requests;
-    long responses;
-
-    Streams(Wire wire) {
-      this.wire = wire;
-    }
-
-    void request(String text) {
-      byte[] b = ascii(text);
-      wire.data(Party.REQUESTS, requests, b, 0, b.length);
-      requests += b.length;
-    }
-
-    void response(String text) {
-      byte[] b = ascii(text);
-      wire.data(Party.RESPONSES, responses, b, 0, b.length);
-      responses += b.length;
-    }
-  }
 
   @ParameterizedTest
   @EnumSource(HttpExchange.Side.class)

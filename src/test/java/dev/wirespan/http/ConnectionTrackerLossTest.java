@@ -19,52 +19,6 @@ class ConnectionTrackerLossTest {
   private static final int CAPTURE_CAP_BYTES = 4096;
   private static final int CHUNK_BYTES = 10_000;
 
-  /** Sends one whole write of {@code text} on {@code party}'s stream at its current end. */
-  private static final class Streams {
-    final Wire wire;
-    long requests;
-    long responses;
-
-    Streams(Wire wire) {
-      this.wire = wire;
-    }
-
-    void request(String text) {
-      send(Party.REQUESTS, ascii(text));
-    }
-
-    void response(String text) {
-      send(Party.RESPONSES, ascii(text));
-    }
-
-    void send(Party party, byte[] bytes) {
-      wire.data(party, end(party), bytes, 0, bytes.length);
-      advance(party, bytes.length);
-    }
-
-    /** The syscall moved these bytes but its event never reached the agent. */
-    void lose(Party party, int bytes) {
-      advance(party, bytes);
-    }
-
-    long end(Party party) {
-      return party == Party.REQUESTS ? requests : responses;
-    }
-
-    void advance(Party party, long bytes) {
-      if (party == Party.REQUESTS) {
-        requests += bytes;
-      } else {
-        responses += bytes;
-      }
-    }
-
-    /** A whole exchange that must decode normally. */
-    void nextExchange() {
-      request("GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
-      response("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-    }
-  }
 
   private static void assertNextExchange(HttpExchange x) {
     assertThat(x.method()).isEqualTo("GET");

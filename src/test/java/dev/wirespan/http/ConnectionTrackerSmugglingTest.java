@@ -1,9 +1,7 @@
 package dev.wirespan.http;
 
-import static dev.wirespan.http.Conversation.ascii;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.wirespan.http.Conversation.Party;
 import dev.wirespan.metrics.LossCause;
 import java.util.List;
 import java.util.Map;
@@ -207,23 +205,4 @@ class ConnectionTrackerSmugglingTest {
     assertThat(x.bytesMissing()).isFalse();
   }
 
-  /** Each call is one write per direction, at the streams' current ends. */
-  private static final class Streams {
-    final Wire wire;
-    long requests;
-    long responses;
-
-    Streams(Wire wire) {
-      this.wire = wire;
-    }
-
-    void exchange(String request, String response) {
-      byte[] q = ascii(request);
-      wire.data(Party.REQUESTS, requests, q, 0, q.length);
-      requests += q.length;
-      byte[] a = ascii(response);
-      wire.data(Party.RESPONSES, responses, a, 0, a.length);
-      responses += a.length;
-    }
-  }
 }
