@@ -228,7 +228,7 @@ public final class ExportSettings {
       return this;
     }
 
-    /** Time allowed for one export call, per attempt. Default 10 s. */
+    /** Time allowed for one export call, its retries and their backoff included. Default 10 s. */
     public Builder setOtlpTimeout(Duration timeout) {
       Objects.requireNonNull(timeout, "timeout");
       if (timeout.isNegative() || timeout.isZero()) {

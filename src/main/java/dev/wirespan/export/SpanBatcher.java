@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
@@ -17,8 +18,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import javax.annotation.Nullable;
 
 /**
  * Bounded span queue between the capture thread and a {@link SpanExporter}: the SDK's
@@ -31,18 +34,33 @@ import java.util.logging.Logger;
  * that). Spans of a failed or timed-out export count as {@link LossCause#EXPORT_FAILED}. {@link
  * #close()} exports what is queued within {@code closeTimeout}, then shuts the exporter down.
  *
+ * <p>The worker is supervised: an error that escapes it is logged, counted ({@value
+ * #METRIC_WORKER_RESTARTS}) and the worker restarted after a short, growing pause; the spans of the
+ * batch it held count as {@link LossCause#EXPORT_FAILED}, the queued ones stay queued. Two probes
+ * tell a broken worker from a broken collector: {@link #workerProblem()} (the worker is dead, or
+ * spans wait while it has not come round for {@code workerStallTimeout}: the agent is unhealthy) and
+ * {@link #exportProblem()} (exports keep failing: the collector is down or refusing, the worker
+ * itself is fine).
+ *
  * <p>Metrics: {@value #METRIC_EXPORTED} (spans), {@value #METRIC_EXPORT_FAILURES} (export calls),
- * {@value #METRIC_QUEUE_SIZE} (gauge), and the loss counters.
+ * {@value #METRIC_QUEUE_SIZE} (gauge), {@value #METRIC_WORKER_RESTARTS} and the loss counters.
  */
 public final class SpanBatcher implements AutoCloseable {
   public static final String METRIC_EXPORTED = "wirespan_spans_exported_total";
   public static final String METRIC_EXPORT_FAILURES = "wirespan_export_failures_total";
   public static final String METRIC_QUEUE_SIZE = "wirespan_export_queue_spans";
+  public static final String METRIC_WORKER_RESTARTS = "wirespan_worker_restarts_total";
   public static final int DEFAULT_QUEUE_CAPACITY = 8192;
   public static final int DEFAULT_MAX_BATCH_SIZE = 512;
   public static final Duration DEFAULT_SCHEDULE_DELAY = Duration.ofSeconds(1);
   public static final Duration DEFAULT_EXPORT_TIMEOUT = Duration.ofSeconds(30);
   public static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(10);
+  /**
+   * Added to the longest legitimate round of the worker (one export timeout plus one schedule
+   * delay) before a worker that has not come round is called stuck: room for a restart pause and
+   * for a busy machine.
+   */
+  public static final Duration DEFAULT_WORKER_STALL_MARGIN = Duration.ofSeconds(10);
   private static final long FIRST_RESTART_PAUSE_MILLIS = 10;
   private static final long MAX_RESTART_PAUSE_MILLIS = 5_000;
 
@@ -54,6 +72,7 @@ public final class SpanBatcher implements AutoCloseable {
   private final long scheduleDelayNanos;
   private final long exportTimeoutNanos;
   private final long closeTimeoutNanos;
+  private final long workerStallNanos;
 
   private final Queue<SpanData> queue = new ConcurrentLinkedQueue<>();
   private final AtomicInteger queued = new AtomicInteger();
@@ -62,6 +81,20 @@ public final class SpanBatcher implements AutoCloseable {
   private volatile boolean workerParked;
   private volatile long closeDeadlineNanos;
   private final Thread worker;
+
+  // Worker-confined: the batch being exported and the flush being served, so that a worker that
+  // dies can account for them.
+  private final List<SpanData> batch;
+  @Nullable private CompletableResultCode flushInProgress;
+
+  // Written by the worker only, read by the probes.
+  private volatile long lastRoundNanos = System.nanoTime();
+  private volatile long lastSuccessNanos;
+  private volatile boolean anySuccess;
+  private volatile int failuresInARow;
+
+  /** Runs on the worker with each batch just before it is exported: a seam for fault tests. */
+  private volatile Consumer<List<SpanData>> beforeExport = b -> {};
 
   private final Counter exported;
   private final Counter exportFailures;
@@ -76,6 +109,11 @@ public final class SpanBatcher implements AutoCloseable {
     this.scheduleDelayNanos = b.scheduleDelay.toNanos();
     this.exportTimeoutNanos = b.exportTimeout.toNanos();
     this.closeTimeoutNanos = b.closeTimeout.toNanos();
+    this.workerStallNanos =
+        b.workerStallTimeout != null
+            ? b.workerStallTimeout.toNanos()
+            : b.exportTimeout.plus(b.scheduleDelay).plus(DEFAULT_WORKER_STALL_MARGIN).toNanos();
+    this.batch = new ArrayList<>(maxBatchSize);
     this.exported = b.metrics.counter(METRIC_EXPORTED, "Spans handed to the exporter successfully.");
     this.exportFailures =
         b.metrics.counter(METRIC_EXPORT_FAILURES, "Export calls that failed after retries.");
@@ -84,7 +122,7 @@ public final class SpanBatcher implements AutoCloseable {
     b.metrics.gauge(METRIC_QUEUE_SIZE, "Spans waiting for export.", queued::get);
     this.restarts =
         b.metrics.counter(
-            "wirespan_worker_restarts_total",
+            METRIC_WORKER_RESTARTS,
             "Times a pipeline worker died of an unexpected error and was restarted.",
             "worker",
             "export");
@@ -123,6 +161,50 @@ public final class SpanBatcher implements AutoCloseable {
   /** Spans waiting for export. */
   public int queuedSpans() {
     return queued.get();
+  }
+
+  /**
+   * Why the export worker no longer takes spans, if it does not: it is dead, or spans wait while it
+   * has not come round for the worker stall timeout (an exporter call that never returns). A
+   * collector that is down or never answers is not a worker problem: each export ends at the
+   * export timeout and the worker moves on (see {@link #exportProblem()}).
+   */
+  public Optional<String> workerProblem() {
+    if (closed.get()) {
+      return Optional.empty();
+    }
+    if (!worker.isAlive()) {
+      return Optional.of("span export worker is dead");
+    }
+    long since = System.nanoTime() - lastRoundNanos;
+    if (since > workerStallNanos && queued.get() > 0) {
+      return Optional.of(
+          queued.get() + " spans waiting but the span export worker has taken none for "
+              + TimeUnit.NANOSECONDS.toSeconds(since) + " s");
+    }
+    return Optional.empty();
+  }
+
+  /**
+   * Whether the latest exports failed (after the exporter's own retries), with how many in a row
+   * and when the last one succeeded: the collector is down, refusing or too slow.
+   */
+  public Optional<String> exportProblem() {
+    int failures = failuresInARow;
+    if (failures == 0) {
+      return Optional.empty();
+    }
+    String last =
+        anySuccess
+            ? "last success "
+                + TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - lastSuccessNanos) + " s ago"
+            : "none succeeded yet";
+    return Optional.of(failures + " exports in a row failed, " + last);
+  }
+
+  /** Sets the action run on the worker with each batch before it is exported (fault tests). */
+  void setBeforeExport(Consumer<List<SpanData>> action) {
+    this.beforeExport = Objects.requireNonNull(action, "action");
   }
 
   /**
@@ -183,21 +265,44 @@ public final class SpanBatcher implements AutoCloseable {
         throw e;
       } catch (Throwable e) {
         restarts.inc();
-        LOG.log(Level.SEVERE, "span export worker died; restarting it in " + pauseMillis + " ms", e);
+        int inFlight = abandonInFlight();
+        LOG.log(
+            Level.SEVERE,
+            "span export worker died; restarting it in " + pauseMillis + " ms ("
+                + inFlight + " spans of its batch counted as lost, "
+                + queued.get() + " queued spans kept)",
+            e);
         LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(pauseMillis));
         pauseMillis = Math.min(pauseMillis * 2, MAX_RESTART_PAUSE_MILLIS);
       }
     }
   }
 
+  /**
+   * After the worker died: the spans of the batch it held are lost (counted), a flush it was
+   * serving fails. Returns how many spans were lost.
+   */
+  private int abandonInFlight() {
+    int lost = batch.size();
+    batch.clear();
+    exportFailed.add(lost);
+    CompletableResultCode flush = flushInProgress;
+    flushInProgress = null;
+    if (flush != null) {
+      flush.fail();
+    }
+    return lost;
+  }
+
   private void run() {
-    List<SpanData> batch = new ArrayList<>(maxBatchSize);
     long nextExportNanos = System.nanoTime() + scheduleDelayNanos;
     while (true) {
       boolean closing = closed.get();
       CompletableResultCode flush = flushRequest.getAndSet(null);
       if (closing || flush != null) {
-        boolean ok = drainAll(batch, closing);
+        flushInProgress = flush;
+        boolean ok = drainAll(closing);
+        flushInProgress = null;
         if (flush != null) {
           if (ok) {
             flush.succeed();
@@ -210,13 +315,15 @@ public final class SpanBatcher implements AutoCloseable {
           return;
         }
         nextExportNanos = System.nanoTime() + scheduleDelayNanos;
+        lastRoundNanos = System.nanoTime();
         continue;
       }
       long now = System.nanoTime();
       if (queued.get() >= maxBatchSize || (now - nextExportNanos >= 0 && queued.get() > 0)) {
-        fill(batch);
-        export(batch, exportTimeoutNanos);
+        fill();
+        export(exportTimeoutNanos);
         nextExportNanos = System.nanoTime() + scheduleDelayNanos;
+        lastRoundNanos = System.nanoTime();
         continue;
       }
       if (now - nextExportNanos >= 0) {
@@ -228,6 +335,7 @@ public final class SpanBatcher implements AutoCloseable {
         LockSupport.parkNanos(this, nextExportNanos - System.nanoTime());
       }
       workerParked = false;
+      lastRoundNanos = System.nanoTime();
       if (Thread.interrupted() && closed.get()) {
         return;
       }
@@ -238,7 +346,7 @@ public final class SpanBatcher implements AutoCloseable {
    * Exports the spans queued now (a flush under steady load must end), or when closing everything
    * until the close deadline.
    */
-  private boolean drainAll(List<SpanData> batch, boolean closing) {
+  private boolean drainAll(boolean closing) {
     boolean ok = true;
     long left = closing ? Long.MAX_VALUE : queued.get();
     while (left > 0 && queued.get() > 0) {
@@ -250,14 +358,15 @@ public final class SpanBatcher implements AutoCloseable {
         }
         timeout = Math.min(timeout, remaining);
       }
-      fill(batch);
+      fill();
       left -= batch.size();
-      ok &= export(batch, timeout);
+      ok &= export(timeout);
+      lastRoundNanos = System.nanoTime();
     }
     return ok;
   }
 
-  private void fill(List<SpanData> batch) {
+  private void fill() {
     batch.clear();
     SpanData span;
     while (batch.size() < maxBatchSize && (span = queue.poll()) != null) {
@@ -266,10 +375,11 @@ public final class SpanBatcher implements AutoCloseable {
     queued.addAndGet(-batch.size());
   }
 
-  private boolean export(List<SpanData> batch, long timeoutNanos) {
+  private boolean export(long timeoutNanos) {
     if (batch.isEmpty()) {
       return true;
     }
+    beforeExport.accept(batch);
     int count = batch.size();
     boolean ok;
     try {
@@ -290,13 +400,17 @@ public final class SpanBatcher implements AutoCloseable {
       LOG.log(Level.WARNING, "span exporter threw", e);
       ok = false;
     }
+    batch.clear();
     if (ok) {
       exported.add(count);
+      lastSuccessNanos = System.nanoTime();
+      anySuccess = true;
+      failuresInARow = 0;
     } else {
       exportFailures.inc();
       exportFailed.add(count);
+      failuresInARow++; // the worker is the only writer
     }
-    batch.clear();
     return ok;
   }
 
@@ -316,6 +430,7 @@ public final class SpanBatcher implements AutoCloseable {
     private Duration scheduleDelay = DEFAULT_SCHEDULE_DELAY;
     private Duration exportTimeout = DEFAULT_EXPORT_TIMEOUT;
     private Duration closeTimeout = DEFAULT_CLOSE_TIMEOUT;
+    @Nullable private Duration workerStallTimeout;
 
     private Builder(SpanExporter exporter, AgentMetrics metrics) {
       this.exporter = Objects.requireNonNull(exporter, "exporter");
@@ -349,6 +464,18 @@ public final class SpanBatcher implements AutoCloseable {
     /** Longest time {@link SpanBatcher#close()} spends exporting what is left; default 10 s. */
     public Builder setCloseTimeout(Duration timeout) {
       this.closeTimeout = positive(timeout, "closeTimeout");
+      return this;
+    }
+
+    /**
+     * How long spans may wait while the worker does not come round before {@link
+     * SpanBatcher#workerProblem()} reports it stuck; default: export timeout + schedule delay +
+     * {@link SpanBatcher#DEFAULT_WORKER_STALL_MARGIN}. Keep it above the export timeout plus the
+     * schedule delay, or a collector that never answers, or a worker waiting for a batch to fill,
+     * looks like a stuck worker.
+     */
+    public Builder setWorkerStallTimeout(Duration timeout) {
+      this.workerStallTimeout = positive(timeout, "workerStallTimeout");
       return this;
     }
 
