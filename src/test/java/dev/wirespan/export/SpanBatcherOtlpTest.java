@@ -1,6 +1,7 @@
 package dev.wirespan.export;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.wirespan.metrics.AgentMetrics;
 import dev.wirespan.testing.OtlpTestReceiver;
@@ -9,6 +10,7 @@ import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
 import io.opentelemetry.proto.trace.v1.Span;
 import io.opentelemetry.proto.trace.v1.Status;
 import io.opentelemetry.sdk.common.CompletableResultCode;
+import io.opentelemetry.sdk.common.export.RetryPolicy;
 import io.opentelemetry.sdk.trace.data.SpanData;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
 import java.time.Duration;
@@ -20,19 +22,33 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 class SpanBatcherOtlpTest {
   private static final Duration WAIT = Duration.ofSeconds(20);
+  /** The export timeout covers the retries and their backoff: room for a few of them. */
+  private static final Duration RETRY_BUDGET = Duration.ofSeconds(20);
+  /**
+   * Share of a nominal backoff a retry waits at least: the exporter jitters each backoff by +-20%;
+   * half tells a backoff from an immediate retry without leaning on the exact jitter.
+   */
+  private static final double BACKOFF_FLOOR_SHARE = 0.5;
 
   private final AgentMetrics metrics = new AgentMetrics();
   private final TestSpans spans = new TestSpans();
 
   private static SpanExporter exporter(OtlpTestReceiver receiver, ExportSettings.Protocol protocol,
       ExportSettings.Compression compression) {
+    return exporter(receiver, protocol, compression, Duration.ofSeconds(2));
+  }
+
+  private static SpanExporter exporter(OtlpTestReceiver receiver, ExportSettings.Protocol protocol,
+      ExportSettings.Compression compression, Duration timeout) {
     ExportSettings.Builder settings = ExportSettings.builder()
         .setOtlpProtocol(protocol)
         .setOtlpCompression(compression)
-        .setOtlpTimeout(Duration.ofSeconds(2))
+        .setOtlpTimeout(timeout)
         .putOtlpHeader("x-tenant", "acme");
     if (protocol == ExportSettings.Protocol.GRPC) {
       settings.setOtlpTracesEndpoint(receiver.endpoint());
@@ -160,19 +176,80 @@ class SpanBatcherOtlpTest {
     }
   }
 
-  @Test
-  void retryableRefusalsAreRetriedByTheExporter() {
-    try (OtlpTestReceiver receiver = OtlpTestReceiver.startGrpc()) {
-      receiver.failNext(1);
+  @ParameterizedTest
+  @EnumSource(ExportSettings.Protocol.class)
+  void retryableRefusalsAreRetriedWithGrowingBackoffAndTheBatchIsDelivered(
+      ExportSettings.Protocol protocol) {
+    RetryPolicy policy = RetryPolicy.getDefault();
+    int refusals = policy.getMaxAttempts() - 2; // a few refusals, then success within the attempts
+    try (OtlpTestReceiver receiver = protocol == ExportSettings.Protocol.GRPC
+        ? OtlpTestReceiver.startGrpc() : OtlpTestReceiver.startHttp()) {
+      receiver.failNext(refusals); // gRPC UNAVAILABLE or HTTP 503, both retryable
       try (SpanBatcher batcher = SpanBatcher.builder(
-          exporter(receiver, ExportSettings.Protocol.GRPC, ExportSettings.Compression.NONE), metrics)
+          exporter(receiver, protocol, ExportSettings.Compression.NONE, RETRY_BUDGET), metrics)
           .build()) {
         spans.trace(5).forEach(batcher::offer);
-        assertThat(batcher.flush().join(30, TimeUnit.SECONDS).isSuccess()).isTrue();
+        assertThat(batcher.flush().join(WAIT.toSeconds(), TimeUnit.SECONDS).isSuccess()).isTrue();
+        assertThat(batcher.exportProblem()).isEmpty();
       }
-      assertThat(receiver.refusedRequests()).isEqualTo(1);
+      assertThat(receiver.refusedRequests()).isEqualTo(refusals);
       assertThat(receiver.spans()).hasSize(3);
       assertThat(metrics.total(SpanBatcher.METRIC_EXPORT_FAILURES)).isZero();
+      assertThat(TestSpans.lost(metrics, "export_failed")).isZero();
+      // The attempts are spread by an exponential backoff, not fired at once: each gap is at least
+      // a share of its nominal backoff (initial * multiplier^n, capped), whatever the jitter.
+      List<Long> attempts = new ArrayList<>(receiver.refusedAtNanos());
+      attempts.add(receiver.acceptedAtNanos().get(0));
+      double nominal = policy.getInitialBackoff().toNanos();
+      for (int i = 1; i < attempts.size(); i++) {
+        long floor = (long) (Math.min(nominal, policy.getMaxBackoff().toNanos()) * BACKOFF_FLOOR_SHARE);
+        assertThat(attempts.get(i) - attempts.get(i - 1))
+            .as("gap before attempt %d (ns)", i + 1).isGreaterThanOrEqualTo(floor);
+        nominal *= policy.getBackoffMultiplier();
+      }
+    }
+  }
+
+  @Test
+  void aCollectorThatStaysDownFailsExportsButIsNotAWorkerProblem() throws Exception {
+    try (OtlpTestReceiver receiver = OtlpTestReceiver.startGrpc()) {
+      receiver.blackHole(); // connections accepted, never answered: each export runs to its timeout
+      Duration otlpTimeout = Duration.ofMillis(300);
+      Duration exportTimeout = Duration.ofMillis(500);
+      Duration stall = Duration.ofSeconds(2);
+      try (SpanBatcher batcher = SpanBatcher.builder(
+              exporter(receiver, ExportSettings.Protocol.GRPC, ExportSettings.Compression.NONE, otlpTimeout),
+              metrics)
+          .setQueueCapacity(6)
+          .setMaxBatchSize(3)
+          .setScheduleDelay(Duration.ofMillis(50))
+          .setExportTimeout(exportTimeout)
+          .setWorkerStallTimeout(stall)
+          .build()) {
+        // Spans keep coming for several stall timeouts: exports fail one after the other, the
+        // queue overflows, and the worker is never reported stuck.
+        long end = System.nanoTime() + stall.multipliedBy(3).toNanos();
+        int n = 0;
+        while (System.nanoTime() < end) {
+          spans.trace(300 + n++).forEach(batcher::offer);
+          assertThat(batcher.workerProblem()).isEmpty();
+          assertThat(batcher.queuedSpans()).isLessThanOrEqualTo(6);
+          Thread.sleep(20);
+        }
+        assertThat(batcher.exportProblem()).hasValueSatisfying(p -> assertThat(p)
+            .contains("in a row failed").contains("none succeeded yet"));
+        assertThat(TestSpans.lost(metrics, "export_failed")).isPositive();
+        assertThat(TestSpans.lost(metrics, "queue_full")).isPositive();
+
+        receiver.restart();
+        List<SpanData> later = spans.trace(400);
+        await().atMost(WAIT).until(() -> {
+          later.forEach(batcher::offer);
+          return receiver.spans().stream().anyMatch(r -> r.spanId().equals(later.get(0).getSpanId()));
+        });
+        await().atMost(WAIT).until(() -> batcher.exportProblem().isEmpty());
+        assertThat(batcher.workerProblem()).isEmpty();
+      }
     }
   }
 

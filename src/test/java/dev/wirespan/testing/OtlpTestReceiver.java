@@ -28,6 +28,8 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -46,8 +48,9 @@ import java.util.zip.GZIPInputStream;
  * ({@link #startGrpc()}, grpc-java's Netty server with the opentelemetry-proto service) or
  * http/protobuf ({@link #startHttp()}, the JDK's HTTP server on {@code /v1/traces}, gzip
  * understood). It keeps every request it accepts, can refuse the next few requests with a
- * retryable error ({@link #failNext}), and can be stopped and restarted on the same port to play
- * a collector that goes away and comes back.
+ * retryable error ({@link #failNext}), and can be stopped ({@link #stop()}: connections refused) or
+ * turned into a black hole ({@link #blackHole()}: connections accepted and read, never answered)
+ * and restarted on the same port to play a collector that goes away and comes back.
  *
  * <pre>{@code
  * try (OtlpTestReceiver collector = OtlpTestReceiver.startGrpc()) {
@@ -77,9 +80,13 @@ public final class OtlpTestReceiver implements AutoCloseable {
   private final List<Map<String, String>> headers = new CopyOnWriteArrayList<>();
   private final AtomicInteger failuresToInject = new AtomicInteger();
   private final AtomicInteger refused = new AtomicInteger();
+  private final List<Long> refusedAtNanos = new CopyOnWriteArrayList<>();
+  private final List<Long> acceptedAtNanos = new CopyOnWriteArrayList<>();
   private int port;
   private Server grpcServer;
   private HttpServer httpServer;
+  private ServerSocket hole;
+  private final List<Socket> heldByHole = new CopyOnWriteArrayList<>();
 
   private OtlpTestReceiver(Transport transport, int port) {
     this.transport = transport;
@@ -120,13 +127,75 @@ public final class OtlpTestReceiver implements AutoCloseable {
     return transport == Transport.GRPC ? base : base + HTTP_TRACES_PATH;
   }
 
-  /** Whether the receiver is accepting connections. */
+  /** Whether the receiver is answering export requests. */
   public synchronized boolean isRunning() {
     return grpcServer != null || httpServer != null;
   }
 
+  /**
+   * Stops answering but keeps the port: connections are accepted and their bytes read, nothing is
+   * ever answered (a collector that hangs, or a network path that swallows packets). {@link
+   * #restart()} or {@link #stop()} close the held connections.
+   */
+  public synchronized void blackHole() {
+    stop();
+    try {
+      ServerSocket socket = new ServerSocket();
+      socket.setReuseAddress(true);
+      socket.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+      hole = socket;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot listen on 127.0.0.1:" + port, e);
+    }
+    ServerSocket listening = hole;
+    Thread acceptor = new Thread(() -> swallow(listening), "otlp-black-hole");
+    acceptor.setDaemon(true);
+    acceptor.start();
+  }
+
+  /** Whether the receiver is a black hole ({@link #blackHole()}). */
+  public synchronized boolean isBlackHole() {
+    return hole != null;
+  }
+
+  private void swallow(ServerSocket listening) {
+    while (!listening.isClosed()) {
+      Socket s;
+      try {
+        s = listening.accept();
+      } catch (IOException closed) {
+        return;
+      }
+      heldByHole.add(s);
+      Thread reader =
+          new Thread(
+              () -> {
+                try (InputStream in = s.getInputStream()) {
+                  in.transferTo(OutputStream.nullOutputStream());
+                } catch (IOException closed) {
+                  // the exporter gave up on this connection, or the hole was closed
+                }
+              },
+              "otlp-black-hole-reader");
+      reader.setDaemon(true);
+      reader.start();
+    }
+  }
+
   /** Stops listening; exporters then see connection refused. Received data is kept. */
   public synchronized void stop() {
+    if (hole != null) {
+      try {
+        hole.close();
+        for (Socket s : heldByHole) {
+          s.close();
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+      heldByHole.clear();
+      hole = null;
+    }
     if (grpcServer != null) {
       grpcServer.shutdownNow();
       try {
@@ -163,6 +232,16 @@ public final class OtlpTestReceiver implements AutoCloseable {
     return refused.get();
   }
 
+  /** When each refused request arrived ({@link System#nanoTime()}), in arrival order. */
+  public List<Long> refusedAtNanos() {
+    return List.copyOf(refusedAtNanos);
+  }
+
+  /** When each accepted request arrived ({@link System#nanoTime()}), in arrival order. */
+  public List<Long> acceptedAtNanos() {
+    return List.copyOf(acceptedAtNanos);
+  }
+
   /** Accepted export requests, in arrival order. */
   public List<ExportTraceServiceRequest> requests() {
     return List.copyOf(requests);
@@ -177,6 +256,7 @@ public final class OtlpTestReceiver implements AutoCloseable {
   public void clear() {
     requests.clear();
     headers.clear();
+    acceptedAtNanos.clear();
   }
 
   /** Every received span with its resource and scope, in arrival order. */
@@ -247,6 +327,7 @@ public final class OtlpTestReceiver implements AutoCloseable {
 
   private boolean refuse() {
     if (failuresToInject.getAndUpdate(n -> n > 0 ? n - 1 : 0) > 0) {
+      refusedAtNanos.add(System.nanoTime());
       refused.incrementAndGet();
       return true;
     }
@@ -284,6 +365,7 @@ public final class OtlpTestReceiver implements AutoCloseable {
       exchange.getRequestHeaders()
           .forEach((name, values) -> h.put(name.toLowerCase(Locale.ROOT), String.join(",", values)));
       headers.add(h);
+      acceptedAtNanos.add(System.nanoTime());
       requests.add(request);
       byte[] response = ExportTraceServiceResponse.getDefaultInstance().toByteArray();
       exchange.getResponseHeaders().set("Content-Type", "application/x-protobuf");
@@ -338,6 +420,7 @@ public final class OtlpTestReceiver implements AutoCloseable {
       }
       Map<String, String> h = CALL_HEADERS.get();
       headers.add(h == null ? Map.of() : h);
+      acceptedAtNanos.add(System.nanoTime());
       requests.add(request);
       responseObserver.onNext(ExportTraceServiceResponse.getDefaultInstance());
       responseObserver.onCompleted();

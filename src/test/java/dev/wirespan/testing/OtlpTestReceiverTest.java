@@ -9,6 +9,9 @@ import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.sdk.trace.data.SpanData;
 import io.opentelemetry.sdk.trace.data.StatusData;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -47,6 +50,29 @@ class OtlpTestReceiverTest {
           .isInstanceOf(AssertionError.class);
       receiver.clear();
       assertThat(receiver.spans()).isEmpty();
+      exporter.shutdown();
+    }
+  }
+
+  @Test
+  void blackHoleAcceptsAndNeverAnswersThenRestartsOnTheSamePort() throws Exception {
+    try (OtlpTestReceiver receiver = OtlpTestReceiver.startHttp()) {
+      int port = receiver.port();
+      receiver.blackHole();
+      assertThat(receiver.isRunning()).isFalse();
+      assertThat(receiver.isBlackHole()).isTrue();
+      try (Socket s = new Socket("127.0.0.1", port)) { // accepted, not refused
+        s.setSoTimeout(500);
+        s.getOutputStream().write("POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            .getBytes(StandardCharsets.US_ASCII));
+        assertThatThrownBy(() -> s.getInputStream().read()).isInstanceOf(SocketTimeoutException.class);
+      }
+      receiver.restart();
+      assertThat(receiver.isBlackHole()).isFalse();
+      assertThat(receiver.port()).isEqualTo(port);
+      SpanExporter exporter = OtlpHttpSpanExporter.builder().setEndpoint(receiver.endpoint())
+          .setRetryPolicy(null).setTimeout(Duration.ofSeconds(2)).build();
+      assertThat(exporter.export(List.of(span("back"))).join(10, TimeUnit.SECONDS).isSuccess()).isTrue();
       exporter.shutdown();
     }
   }
