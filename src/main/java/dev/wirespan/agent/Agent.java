@@ -14,6 +14,7 @@ import dev.wirespan.http.ExchangeListener;
 import dev.wirespan.http.HttpExchange;
 import dev.wirespan.metrics.AgentMetrics;
 import dev.wirespan.metrics.Counter;
+import dev.wirespan.metrics.JvmHeapMetrics;
 import dev.wirespan.metrics.LossCause;
 import dev.wirespan.span.MonotonicClock;
 import dev.wirespan.span.PeerResolver;
@@ -126,6 +127,7 @@ public final class Agent implements AutoCloseable {
     this.statusLine = new StatusLine(metrics, tracker, batcher, kubernetes);
     metrics.gauge(
         "wirespan_ready", "1 once the kernel programs are attached.", () -> attached ? 1 : 0);
+    JvmHeapMetrics.register(metrics);
   }
 
   /** Runs the agent in this thread until SIGTERM/SIGINT; returns the process exit code. */
@@ -321,9 +323,21 @@ public final class Agent implements AutoCloseable {
     }
   }
 
+  /**
+   * Unhealthy when a worker is stuck or dead: the capture loop, or the export worker while spans
+   * wait. A collector that is down is not an unhealthy agent (a restart would not bring it back):
+   * its exports fail, are counted, and {@link #readiness()} says so.
+   */
   AdminServer.Status health() {
+    Optional<String> export = batcher.workerProblem();
     CaptureLoop current = loop;
-    return current == null ? new AdminServer.Status(true, "starting") : current.health();
+    AdminServer.Status capture =
+        current == null ? new AdminServer.Status(true, "starting") : current.health();
+    if (export.isEmpty()) {
+      return capture;
+    }
+    return new AdminServer.Status(
+        false, (capture.ok() ? "" : capture.detail() + "; ") + export.get());
   }
 
   AdminServer.Status readiness() {
@@ -336,6 +350,9 @@ public final class Agent implements AutoCloseable {
       // Spans keep flowing with what is known, so degraded metadata is reported, not unready.
       detail += k8s.allUp() ? "; kubernetes metadata up" : "; kubernetes metadata degraded: " + k8s.degradedSummary();
     }
+    // A failing collector is reported, not unready: capture goes on, the losses are counted, and
+    // export resumes by itself when the collector is back.
+    detail += batcher.exportProblem().map(p -> "; export failing: " + p).orElse("; export ok");
     return new AdminServer.Status(true, detail);
   }
 
