@@ -26,6 +26,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.net.BindException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -70,6 +71,7 @@ public final class OtlpTestReceiver implements AutoCloseable {
   public static final String HTTP_TRACES_PATH = "/v1/traces";
   private static final Duration POLL_INTERVAL = Duration.ofMillis(20);
   private static final Duration STOP_GRACE = Duration.ofSeconds(5);
+  private static final Duration REBIND_WAIT = Duration.ofSeconds(5);
   private static final int HTTP_OK = 200;
   private static final int HTTP_UNAVAILABLE = 503;
   private static final int HTTP_BAD_REQUEST = 400;
@@ -139,14 +141,21 @@ public final class OtlpTestReceiver implements AutoCloseable {
    */
   public synchronized void blackHole() {
     stop();
-    try {
-      ServerSocket socket = new ServerSocket();
-      socket.setReuseAddress(true);
-      socket.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
-      hole = socket;
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot listen on 127.0.0.1:" + port, e);
-    }
+    rebinding(() -> {
+      try {
+        ServerSocket socket = new ServerSocket();
+        socket.setReuseAddress(true);
+        try {
+          socket.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+        } catch (IOException e) {
+          socket.close();
+          throw e;
+        }
+        hole = socket;
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot listen on 127.0.0.1:" + port, e);
+      }
+    });
     ServerSocket listening = hole;
     Thread acceptor = new Thread(() -> swallow(listening), "otlp-black-hole");
     acceptor.setDaemon(true);
@@ -304,7 +313,46 @@ public final class OtlpTestReceiver implements AutoCloseable {
     return spans;
   }
 
+  /** Listens on the port (again). */
   private synchronized void listen() {
+    rebinding(this::bind);
+  }
+
+  /**
+   * Runs a bind, retried for a moment while the port is still taken: a listening socket closed
+   * while another thread waits on it (a selector, an accept) is released only once that thread
+   * lets go.
+   */
+  private void rebinding(Runnable bind) {
+    long deadline = System.nanoTime() + REBIND_WAIT.toNanos();
+    while (true) {
+      try {
+        bind.run();
+        return;
+      } catch (UncheckedIOException e) {
+        if (port == 0 || !causedByBind(e) || System.nanoTime() - deadline > 0) {
+          throw e;
+        }
+        try {
+          Thread.sleep(POLL_INTERVAL.toMillis());
+        } catch (InterruptedException interrupted) {
+          Thread.currentThread().interrupt();
+          throw e;
+        }
+      }
+    }
+  }
+
+  private static boolean causedByBind(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof BindException) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private void bind() {
     try {
       if (transport == Transport.GRPC) {
         grpcServer =
