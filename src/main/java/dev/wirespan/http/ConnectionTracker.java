@@ -118,8 +118,8 @@ import javax.annotation.Nullable;
  *       fast). The request stays in the pairing queue, so a late response is matched to it and
  *       dropped rather than paired with the next request.
  *   <li>CONNECTION_CLOSED: the connection closed first; ends at the CLOSE event's time.
- *   <li>EVICTED: the tracker stopped following the connection (idle, over maxConnections, over
- *       maxPendingRequestsPerConnection, {@link #closeAll()} at shutdown, a protocol switch with
+ *   <li>EVICTED: the tracker stopped following the connection (idle, over maxConnections, its fd
+ *       carrying another socket before its close was seen, over maxPendingRequestsPerConnection, {@link #closeAll()} at shutdown, a protocol switch with
  *       requests still queued) or lost the response's bytes; ends at the last event seen on the
  *       connection.
  * </ul>

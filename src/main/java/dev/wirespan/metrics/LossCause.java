@@ -28,7 +28,10 @@ public enum LossCause {
   PAIRING_RESPONSE_WITHOUT_REQUEST("pairing", "response_without_request"),
   /** A request got no response within the timeout (still exported, marked). */
   PAIRING_REQUEST_TIMEOUT("pairing", "request_timeout"),
-  /** A connection was evicted (idle or over the connection limit) with exchanges pending. */
+  /**
+   * A connection was evicted (idle, over the connection limit, or its fd carried another socket
+   * before its close was seen) with exchanges pending.
+   */
   PAIRING_CONNECTION_EVICTED("pairing", "connection_evicted"),
   /** The span queue was full: the span was dropped. */
   EXPORT_QUEUE_FULL("export", "queue_full"),
