@@ -119,9 +119,9 @@ import javax.annotation.Nullable;
  *       dropped rather than paired with the next request.
  *   <li>CONNECTION_CLOSED: the connection closed first; ends at the CLOSE event's time.
  *   <li>EVICTED: the tracker stopped following the connection (idle, over maxConnections, its fd
- *       carrying another socket before its close was seen, over maxPendingRequestsPerConnection, {@link #closeAll()} at shutdown, a protocol switch with
- *       requests still queued) or lost the response's bytes; ends at the last event seen on the
- *       connection.
+ *       carrying another socket before its close was seen, over maxPendingRequestsPerConnection,
+ *       {@link #closeAll()} at shutdown, a protocol switch with requests still queued) or lost the
+ *       response's bytes; ends at the last event seen on the connection.
  * </ul>
  */
 public final class ConnectionTracker implements CaptureEventSink {

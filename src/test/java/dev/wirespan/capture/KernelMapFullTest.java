@@ -59,7 +59,11 @@ class KernelMapFullTest {
 
   /** An exchange as the tracker reported it (copied on the capture thread). */
   private record Seen(
-      HttpExchange.Side side, String method, String target, int status, HttpExchange.Outcome outcome) {}
+      HttpExchange.Side side,
+      String method,
+      String target,
+      int status,
+      HttpExchange.Outcome outcome) {}
 
   @Test
   void connectionsTheKernelForgotAreCountedAndTheirExchangesStillPair() throws Exception {
@@ -91,7 +95,8 @@ class KernelMapFullTest {
       // The tracker is fed on this thread only, as the agent's capture thread does.
       CaptureFeeder feeder = new CaptureFeeder(capture.ringBuffer(), tracker);
       feeder.start();
-      Thread acceptor = new Thread(() -> acceptLoop(server, serverThreads, serverErrors), "acceptor");
+      Thread acceptor =
+          new Thread(() -> acceptLoop(server, serverThreads, serverErrors), "acceptor");
       acceptor.start();
       try {
         for (int i = 0; i < CONNECTIONS; i++) {
