@@ -103,9 +103,13 @@ import javax.annotation.Nullable;
  * shifted per direction to where the old ones ended, so that an exchange whose request went out
  * under the old id still pairs with a response read under the new one. Bytes lost in between show
  * as a gap of the new offsets (the kernel's offsets also count bytes it did not report while it
- * judged the protocol again). Any other new connection on an indexed fd means the fd's previous
- * socket was closed unseen (its close came while the kernel had forgotten it, or was dropped):
- * the previous connection is evicted.
+ * judged the protocol again; if the connection's next calls do not begin an HTTP message within
+ * the kernel's few probes, it stops reporting the connection and its pending requests time out).
+ * Joining is sound because the kernel reports every byte of a connection it tracks as HTTP: only
+ * when the old id's last events were dropped on a full ring buffer (counted) do the joined offsets
+ * hide that hole, which the decoder then meets as a counted resync or decoder error. Any other new
+ * connection on an indexed fd means the fd's previous socket was closed unseen (its close came
+ * while the kernel had forgotten it, or was dropped): the previous connection is evicted.
  *
  * <h2>How exchanges end</h2>
  *
