@@ -579,8 +579,19 @@ static __always_inline int on_exit(long ret)
 		return 0;
 	key = conn_key(pid_tgid >> 32, p.fd);
 	c = bpf_map_lookup_elem(&conns, &key);
-	if (!c)
-		return 0;
+	if (!c) {
+		/*
+		 * Evicted from the full LRU map while the call was in the kernel
+		 * (typically a read blocked on an idle keep-alive connection): the
+		 * bytes it moved are still in its buffer, so the fd is tracked again
+		 * here rather than losing them. Like every re-tracked connection it
+		 * gets a new id whose offsets start at 0; user space joins it to the
+		 * connection it knew (see ConnectionTracker).
+		 */
+		c = conn_of(key, p.fd);
+		if (!c)
+			return 0;
+	}
 	offset = __sync_fetch_and_add(&c->offset[p.direction & 1], ret);
 	if (c->state == WS_PROTO_NOT_HTTP)
 		return 0;

@@ -8,7 +8,11 @@
 #define WIRESPAN_LOSSES_H
 
 #define WS_LOSS_RINGBUF_FULL       0 /* bpf_ringbuf_output failed: event dropped */
-#define WS_LOSS_MAP_FULL           1 /* a connection or pending-syscall insert failed */
+/*
+ * a connection or pending-syscall insert failed (conns is an LRU map: it evicts
+ * instead, and user space counts the evictions it detects under the same cause)
+ */
+#define WS_LOSS_MAP_FULL           1
 #define WS_LOSS_COPY_TRUNCATED     2 /* events whose syscall moved more than was captured */
 #define WS_LOSS_EVENTS_EMITTED     3 /* events written to the ring buffer (cross-check) */
 /* connections of other processes ignored because their peer is the agent itself */

@@ -68,6 +68,14 @@ struct {
 	__uint(max_entries, 8 * 1024 * 1024);
 } events SEC(".maps");
 
+/*
+ * Every TCP socket that moved bytes (HTTP or not: a non-HTTP one is remembered as
+ * such). LRU rather than a plain hash: entries of processes that exit without
+ * close() must not fill it for good. When full, the least recently used entry is
+ * evicted without a close event; if that connection moves bytes again it is
+ * tracked anew (new conn_id, role unknown, offsets from 0), and user space, which
+ * knows its pid, fd and addresses, counts it as kernel/map_full and joins the two.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);

@@ -32,6 +32,11 @@ public final class AgentConfig {
   private static final long MIN_RING_BUFFER_BYTES = 64 * 1024;
   private static final long MAX_RING_BUFFER_BYTES = 512L << 20;
   private static final int MAX_QUEUE = 1 << 22;
+  /**
+   * Largest kernel connection map: 4Mi entries, about 640 MiB of kernel memory reserved at start
+   * (an entry is about 160 bytes): beyond is surely a unit mistake.
+   */
+  private static final int MAX_KERNEL_CONNECTIONS = 1 << 22;
   /** Smallest of the byte limits: one short request line and a few headers. */
   private static final long MIN_LIMIT_BYTES = 256;
 
@@ -130,6 +135,11 @@ public final class AgentConfig {
     return CaptureSettings.builder()
         .setCaptureBytes((int) v.bytes(Setting.CAPTURE_BYTES, MIN_CAPTURE_BYTES, MAX_CAPTURE_BYTES))
         .setRingBufferBytes(Math.toIntExact(ring))
+        .setConnectionMapEntries(
+            v.intValue(
+                Setting.MAX_KERNEL_CONNECTIONS,
+                CaptureSettings.MIN_CONNECTION_MAP_ENTRIES,
+                MAX_KERNEL_CONNECTIONS))
         .build();
   }
 

@@ -70,6 +70,12 @@ public enum Setting {
       List.of("WIRESPAN_MAX_CONNECTIONS"),
       "65536",
       "Connections tracked in user space; the least recently active is evicted beyond."),
+  MAX_KERNEL_CONNECTIONS(
+      "max-kernel-connections",
+      List.of("WIRESPAN_MAX_KERNEL_CONNECTIONS"),
+      "65536",
+      "TCP sockets the kernel tracks, HTTP or not (about 160 bytes each, reserved at start);"
+          + " beyond, the least recently used is forgotten, counted as kernel map_full."),
   MAX_BUFFERED_BYTES_PER_CONNECTION(
       "max-buffered-bytes-per-connection",
       List.of("WIRESPAN_MAX_BUFFERED_BYTES_PER_CONNECTION"),

@@ -39,9 +39,13 @@ public final class CaptureSettings {
   /** The wake-up threshold may be at most this fraction of the ring, or events would be lost. */
   private static final int MIN_RING_TO_WAKEUP_RATIO = 4;
 
+  /**
+   * TCP sockets the kernel tracks at once: every socket that moves bytes, HTTP or not (a non-HTTP
+   * one is remembered as such, so that its later calls cost one lookup).
+   */
   public static final int DEFAULT_CONNECTION_MAP_ENTRIES = 65536;
   /** Kernel maps below this are too small to be useful and most likely a unit mistake. */
-  private static final int MIN_MAP_ENTRIES = 64;
+  public static final int MIN_CONNECTION_MAP_ENTRIES = 64;
 
   private final int captureBytes;
   private final int tailBytes;
@@ -109,7 +113,11 @@ public final class CaptureSettings {
     return selfTgid;
   }
 
-  /** Connections tracked at once (LRU: the least recently used is forgotten). */
+  /**
+   * Entries of the kernel's connection map: TCP sockets tracked at once, HTTP or not (LRU: beyond,
+   * the least recently used is forgotten; the HTTP stage counts it as kernel/map_full when it
+   * comes back).
+   */
   public int connectionMapEntries() {
     return connectionMapEntries;
   }
@@ -202,6 +210,7 @@ public final class CaptureSettings {
       return this;
     }
 
+    /** At least {@link #MIN_CONNECTION_MAP_ENTRIES}. */
     public Builder setConnectionMapEntries(int connectionMapEntries) {
       this.connectionMapEntries = checkEntries("connectionMapEntries", connectionMapEntries);
       return this;
@@ -222,8 +231,9 @@ public final class CaptureSettings {
     }
 
     private static int checkEntries(String name, int entries) {
-      if (entries < MIN_MAP_ENTRIES) {
-        throw new IllegalArgumentException(name + " must be >= " + MIN_MAP_ENTRIES + ": " + entries);
+      if (entries < MIN_CONNECTION_MAP_ENTRIES) {
+        throw new IllegalArgumentException(
+            name + " must be >= " + MIN_CONNECTION_MAP_ENTRIES + ": " + entries);
       }
       return entries;
     }

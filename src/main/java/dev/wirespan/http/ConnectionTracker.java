@@ -21,6 +21,7 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.collection.LongObjectHashMap;
 import java.util.ArrayDeque;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -91,6 +92,25 @@ import javax.annotation.Nullable;
  * maxHeaderBytes is a decoder error (STREAM_DECODER_ERROR).
  * Connections over {@link HttpSettings#maxConnections()} evict the least recently active one.
  *
+ * <h2>Connections the kernel forgot</h2>
+ *
+ * The kernel side keeps its connections in an LRU map: when the map is full it forgets the least
+ * recently used one without a close event, and if that connection moves bytes again it tracks it
+ * anew under a new connection id, with role UNKNOWN and stream offsets restarting at 0. Each
+ * tracked connection is indexed by (pid, fd); a new id on an fd whose connection never closed,
+ * with role UNKNOWN and the same addresses and ports, is that connection coming back: it is
+ * counted once as KERNEL_MAP_FULL and joined to the connection it continues, the new id's offsets
+ * shifted per direction to where the old ones ended, so that an exchange whose request went out
+ * under the old id still pairs with a response read under the new one. Bytes lost in between show
+ * as a gap of the new offsets (the kernel's offsets also count bytes it did not report while it
+ * judged the protocol again; if the connection's next calls do not begin an HTTP message within
+ * the kernel's few probes, it stops reporting the connection and its pending requests time out).
+ * Joining is sound because the kernel reports every byte of a connection it tracks as HTTP: only
+ * when the old id's last events were dropped on a full ring buffer (counted) do the joined offsets
+ * hide that hole, which the decoder then meets as a counted resync or decoder error. Any other new
+ * connection on an indexed fd means the fd's previous socket was closed unseen (its close came
+ * while the kernel had forgotten it, or was dropped): the previous connection is evicted.
+ *
  * <h2>How exchanges end</h2>
  *
  * <ul>
@@ -102,10 +122,10 @@ import javax.annotation.Nullable;
  *       fast). The request stays in the pairing queue, so a late response is matched to it and
  *       dropped rather than paired with the next request.
  *   <li>CONNECTION_CLOSED: the connection closed first; ends at the CLOSE event's time.
- *   <li>EVICTED: the tracker stopped following the connection (idle, over maxConnections, over
- *       maxPendingRequestsPerConnection, {@link #closeAll()} at shutdown, a protocol switch with
- *       requests still queued) or lost the response's bytes; ends at the last event seen on the
- *       connection.
+ *   <li>EVICTED: the tracker stopped following the connection (idle, over maxConnections, its fd
+ *       carrying another socket before its close was seen, over maxPendingRequestsPerConnection,
+ *       {@link #closeAll()} at shutdown, a protocol switch with requests still queued) or lost the
+ *       response's bytes; ends at the last event seen on the connection.
  * </ul>
  */
 public final class ConnectionTracker implements CaptureEventSink {
@@ -133,6 +153,11 @@ public final class ConnectionTracker implements CaptureEventSink {
   private static final int INITIAL_CONNECTIONS_CAPACITY = 1024;
   /** The first unexpected errors are logged as warnings, later ones at debug level. */
   private static final int MAX_WARNINGS_LOGGED = 10;
+  /** Connections the kernel forgot are logged at most once per this interval (with a count). */
+  private static final long FORGOTTEN_LOG_INTERVAL_NANOS = 60_000_000_000L;
+  /** Bits of a (pid, fd) index key below the pid. */
+  private static final int PID_SHIFT = 32;
+  private static final long FD_MASK = 0xffff_ffffL;
 
   /** bodyRemaining value: not inside a body whose extent is known (headers, none). */
   private static final long NOT_IN_SIZED_BODY = -1;
@@ -163,10 +188,18 @@ public final class ConnectionTracker implements CaptureEventSink {
   private final Counter evictionsWithPending;
   private final Counter notHttpConnections;
   private final Counter switchedConnections;
+  private final Counter kernelForgotten;
 
   /** Access-ordered: iteration starts at the least recently active connection. */
   private final LinkedHashMap<Long, Connection> connections =
       new LinkedHashMap<>(INITIAL_CONNECTIONS_CAPACITY, 0.75f, true);
+  /**
+   * (pid &lt;&lt; 32 | fd) -> the tracked connection that fd carries: how a connection the kernel
+   * forgot and tracked again under a new id is recognised. Holds only connections that are in
+   * {@link #connections} (removed with them), with primitive keys (no allocation per lookup).
+   */
+  private final LongObjectHashMap<Connection> byFd =
+      new LongObjectHashMap<>(INITIAL_CONNECTIONS_CAPACITY);
   /** Reused view of the bytes a message-start test looks at (capture thread only). */
   private final MessageStart.Bytes startBytes = new MessageStart.Bytes();
   /** The last connection looked up; it is already the most recent in access order. */
@@ -174,6 +207,10 @@ public final class ConnectionTracker implements CaptureEventSink {
 
   private long bufferedBytesTotal;
   private int warningsLogged;
+  /** Forgotten connections not yet logged, and when the last log line was written. */
+  private long forgottenNotLogged;
+  private long forgottenLoggedNanos;
+  private boolean forgottenEverLogged;
   // Read by the metrics scrape on another thread.
   private volatile int connectionCountGauge;
   private volatile long bufferedBytesGauge;
@@ -212,6 +249,7 @@ public final class ConnectionTracker implements CaptureEventSink {
     responsesWithoutRequest = metrics.loss(LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST);
     requestTimeouts = metrics.loss(LossCause.PAIRING_REQUEST_TIMEOUT);
     evictionsWithPending = metrics.loss(LossCause.PAIRING_CONNECTION_EVICTED);
+    kernelForgotten = metrics.loss(LossCause.KERNEL_MAP_FULL);
     notHttpConnections =
         metrics.counter(
             "wirespan_http_untracked_connections_total",
@@ -245,6 +283,7 @@ public final class ConnectionTracker implements CaptureEventSink {
     if (type == CaptureEvent.TYPE_CLOSE) {
       Connection c = connections.remove(id);
       if (c != null) {
+        unindex(c);
         if (c == lastConnection) {
           lastConnection = null;
         }
@@ -296,6 +335,7 @@ public final class ConnectionTracker implements CaptureEventSink {
       Connection c = it.next();
       if (nowMonotonicNanos - c.lastActivityNanos >= idleTimeoutNanos) {
         it.remove();
+        unindex(c);
         if (c == lastConnection) {
           lastConnection = null;
         }
@@ -317,6 +357,7 @@ public final class ConnectionTracker implements CaptureEventSink {
       c.evict();
     }
     connections.clear();
+    byFd.clear();
     lastConnection = null;
     decoders.close();
     connectionCountGauge = 0;
@@ -338,11 +379,36 @@ public final class ConnectionTracker implements CaptureEventSink {
     return decoders.lent();
   }
 
+  /** Entries of the (pid, fd) index (tests check that it is bounded by the connections). */
+  int indexedConnections() {
+    return byFd.size();
+  }
+
+  /**
+   * The connection for an event with an id not tracked: the one it continues if the kernel forgot
+   * and re-tracked it, else a new one.
+   */
   private Connection open(CaptureEvent event) {
+    long fdKey = fdKey(event.pid(), event.fd());
+    Connection previous = byFd.get(fdKey);
+    if (previous != null) {
+      if (forgottenByKernel(previous, event)) {
+        rejoin(previous, event);
+        return previous;
+      }
+      // The fd carries another socket now: the previous one was closed without its close event.
+      connections.remove(previous.id);
+      byFd.remove(fdKey);
+      if (previous == lastConnection) {
+        lastConnection = null;
+      }
+      previous.evict();
+    }
     if (connections.size() >= settings.maxConnections()) {
       Iterator<Connection> it = connections.values().iterator();
       Connection oldest = it.next();
       it.remove();
+      unindex(oldest);
       oldest.evict();
     }
     ConnectionInfo info =
@@ -358,8 +424,61 @@ public final class ConnectionTracker implements CaptureEventSink {
             event.processName());
     Connection c = new Connection(info, event.role(), event.timestampNanos());
     connections.put(info.connectionId(), c);
+    byFd.put(fdKey, c);
     connectionCountGauge = connections.size();
     return c;
+  }
+
+  private static long fdKey(int pid, int fd) {
+    return ((long) pid << PID_SHIFT) | (fd & FD_MASK);
+  }
+
+  private void unindex(Connection c) {
+    long key = fdKey(c.info.pid(), c.info.fd());
+    if (byFd.get(key) == c) {
+      byFd.remove(key);
+    }
+  }
+
+  /**
+   * Whether {@code event} (an id not tracked, on the fd {@code c} is indexed under) is {@code c}
+   * tracked again by the kernel after it forgot it: the kernel re-tracks a connection it finds
+   * moving bytes with role UNKNOWN (connect() and accept() give new sockets a role), and the socket
+   * is the same when its addresses and ports are. Runs once per new connection id, not per event.
+   */
+  private static boolean forgottenByKernel(Connection c, CaptureEvent event) {
+    ConnectionInfo info = c.info;
+    return event.role() == CaptureEvent.ConnectionRole.UNKNOWN
+        && event.localPort() == info.localPort()
+        && event.remotePort() == info.remotePort()
+        && event.localAddress().equals(info.localAddress())
+        && event.remoteAddress().equals(info.remoteAddress());
+  }
+
+  /** {@code c} continues under the event's new id (see the class comment). */
+  private void rejoin(Connection c, CaptureEvent event) {
+    connections.remove(c.id);
+    c.continueAs(event.connectionId());
+    connections.put(c.id, c);
+    kernelForgotten.inc();
+    logForgotten(event.timestampNanos());
+  }
+
+  /** At most one line per interval: under a full map this happens for many events. */
+  private void logForgotten(long nowNanos) {
+    forgottenNotLogged++;
+    if (forgottenEverLogged && nowNanos - forgottenLoggedNanos < FORGOTTEN_LOG_INTERVAL_NANOS) {
+      return;
+    }
+    LOG.log(
+        System.Logger.Level.WARNING,
+        "the kernel''s connection map is full: {0} connection(s) forgotten by the kernel and"
+            + " tracked again (wirespan_lost_total, stage kernel, cause map_full);"
+            + " raise max-kernel-connections",
+        forgottenNotLogged);
+    forgottenNotLogged = 0;
+    forgottenLoggedNanos = nowNanos;
+    forgottenEverLogged = true;
   }
 
   private void updateGauges() {
@@ -485,8 +604,11 @@ public final class ConnectionTracker implements CaptureEventSink {
       return bytes != null && offset == endOffset;
     }
 
-    /** Appends payload bytes [from, to) of {@code e}, whose payload was copied up to {@code to}. */
-    void append(CaptureEvent e, int from, int to) {
+    /**
+     * Appends payload bytes [from, to) of {@code e}, whose payload was copied up to {@code to} and
+     * whose first byte is at stream offset {@code offset}.
+     */
+    void append(CaptureEvent e, long offset, int from, int to) {
       int n = to - from;
       if (bytes == null) {
         bytes = alloc.heapBuffer(n);
@@ -496,7 +618,7 @@ public final class ConnectionTracker implements CaptureEventSink {
       for (int i = from; i < to; i++) {
         bytes.writeByte(e.payloadByte(i));
       }
-      endOffset = e.streamOffset() + to;
+      endOffset = offset + to;
       bufferedBytesTotal += n;
     }
 
@@ -528,7 +650,8 @@ public final class ConnectionTracker implements CaptureEventSink {
 
   /** One tracked connection: pairing queue and the two directions' streams. */
   private final class Connection implements MessageDecoder.AnsweredRequest {
-    final long id;
+    /** The kernel's current id of the connection (a new one each time the kernel re-tracked it). */
+    long id;
     final ConnectionInfo info;
     final CaptureEvent.ConnectionRole role;
     long lastActivityNanos;
@@ -546,6 +669,15 @@ public final class ConnectionTracker implements CaptureEventSink {
     /** Bytes that may begin a message, per direction, until the request direction is known. */
     @Nullable StartBuffer ingressGathered;
     @Nullable StartBuffer egressGathered;
+    /**
+     * Added to the kernel's stream offsets of each direction: 0 until the kernel forgot the
+     * connection, then where the offsets of the ids before ended (the new id's restart at 0).
+     */
+    long ingressBase;
+    long egressBase;
+    /** Where the bytes seen in each direction end, in this connection's offsets; -1: none yet. */
+    long ingressEnd = -1;
+    long egressEnd = -1;
 
     Connection(ConnectionInfo info, CaptureEvent.ConnectionRole role, long nowNanos) {
       this.id = info.connectionId();
@@ -569,15 +701,37 @@ public final class ConnectionTracker implements CaptureEventSink {
       return null;
     }
 
+    /**
+     * The kernel tracks this connection again under {@code newId}, its offsets from 0: they go on
+     * where the old ones ended. A direction that had no bytes yet keeps offset 0 at its start
+     * (when the role is known, the kernel reported every byte since the connection became HTTP).
+     */
+    void continueAs(long newId) {
+      id = newId;
+      ingressBase = Math.max(ingressEnd, 0);
+      egressBase = Math.max(egressEnd, 0);
+    }
+
     void onData(CaptureEvent e) {
-      if (!decoding || e.length() <= 0) {
+      long length = e.length();
+      if (length <= 0) {
         return;
       }
-      if (requestDirection == null && !chooseRequestDirection(e)) {
+      boolean ingress = e.direction() == CaptureEvent.Direction.INGRESS;
+      long offset = e.streamOffset() + (ingress ? ingressBase : egressBase);
+      if (ingress) {
+        ingressEnd = Math.max(ingressEnd, offset + length);
+      } else {
+        egressEnd = Math.max(egressEnd, offset + length);
+      }
+      if (!decoding) {
+        return;
+      }
+      if (requestDirection == null && !chooseRequestDirection(e, offset)) {
         return;
       }
       Stream s = e.direction() == requestDirection ? requests : responses;
-      s.onData(e);
+      s.onData(e, offset);
       if (switchingProtocols) {
         stopDecoding(switchedConnections);
         return;
@@ -607,7 +761,7 @@ public final class ConnectionTracker implements CaptureEventSink {
      * Mid-stream, each direction's contiguous bytes are gathered across events until they surely
      * begin a request or a response, or surely cannot.
      */
-    private boolean chooseRequestDirection(CaptureEvent e) {
+    private boolean chooseRequestDirection(CaptureEvent e, long offset) {
       int n = (int) Math.min(e.headCaptured(), e.length());
       CaptureEvent.Direction here = e.direction();
       boolean ingress = here == CaptureEvent.Direction.INGRESS;
@@ -620,7 +774,7 @@ public final class ConnectionTracker implements CaptureEventSink {
       }
       ByteBuf head = null;
       if (g != null) {
-        if (g.continuedAt(e.streamOffset())) {
+        if (g.continuedAt(offset)) {
           head = g.bytes;
         } else {
           g.discard();
@@ -649,7 +803,7 @@ public final class ConnectionTracker implements CaptureEventSink {
           && asRequest != MessageStart.Match.MATCH) {
         chosen = other;
       } else if (head == null
-          && e.streamOffset() == 0
+          && offset == 0
           && role != CaptureEvent.ConnectionRole.UNKNOWN) {
         // The first bytes of a stream start a message: too few to tell, the role decides.
         CaptureEvent.Direction byRole =
@@ -680,7 +834,7 @@ public final class ConnectionTracker implements CaptureEventSink {
               egressGathered = g;
             }
           }
-          g.append(e, 0, n);
+          g.append(e, offset, 0, n);
           int gathered =
               (ingressGathered == null ? 0 : ingressGathered.length())
                   + (egressGathered == null ? 0 : egressGathered.length());
@@ -886,8 +1040,8 @@ public final class ConnectionTracker implements CaptureEventSink {
 
     void afterEvent() {}
 
-    final void onData(CaptureEvent e) {
-      long offset = e.streamOffset();
+    /** One event of this direction, its first byte at stream offset {@code offset}. */
+    final void onData(CaptureEvent e, long offset) {
       long length = e.length();
       // The head is the event's first bytes; the tail (if any) its last, after a gap in the copy.
       int captured = (int) Math.min(e.headCaptured(), length);
@@ -920,7 +1074,8 @@ public final class ConnectionTracker implements CaptureEventSink {
       }
       expectedOffset = offset + length;
       if (!synced) {
-        if (!awaitStart(e, (int) Math.min(skip, captured), captured, length, contiguous)) {
+        if (!awaitStart(
+            e, offset, (int) Math.min(skip, captured), captured, length, contiguous)) {
           return;
         }
         synced = true;
@@ -970,7 +1125,7 @@ public final class ConnectionTracker implements CaptureEventSink {
      * are gathered; bytes that cannot are dropped and the wait goes on.
      */
     private boolean awaitStart(
-        CaptureEvent e, int from, int captured, long length, boolean contiguous) {
+        CaptureEvent e, long offset, int from, int captured, long length, boolean contiguous) {
       boolean expected = startExpected;
       startExpected = false;
       if (!contiguous && gathered != null) {
@@ -996,7 +1151,7 @@ public final class ConnectionTracker implements CaptureEventSink {
           return true;
         }
         if (m == MessageStart.Match.PREFIX && whole) {
-          gathered.append(e, from, captured);
+          gathered.append(e, offset, from, captured);
           return false;
         }
         gathered.discard();
@@ -1010,7 +1165,7 @@ public final class ConnectionTracker implements CaptureEventSink {
         if (gathered == null) {
           gathered = new StartBuffer();
         }
-        gathered.append(e, from, captured);
+        gathered.append(e, offset, from, captured);
       }
       return false;
     }

@@ -8,7 +8,11 @@ package dev.wirespan.metrics;
 public enum LossCause {
   /** The kernel could not reserve ring buffer space: the event was dropped. */
   KERNEL_RINGBUF_FULL("kernel", "ringbuf_full"),
-  /** A kernel map was full: a connection or a syscall's arguments were not tracked. */
+  /**
+   * The kernel's connection map was full: a connection was evicted from it (the agent saw it come
+   * back under a new id and joined the two; bytes it moved meanwhile may be missing), or an insert
+   * into a full map failed (a connection or a syscall's arguments were not tracked).
+   */
   KERNEL_MAP_FULL("kernel", "map_full"),
   /** A payload longer than the capture cap was copied in part (framing still followed). */
   KERNEL_COPY_TRUNCATED("kernel", "copy_truncated"),
@@ -24,7 +28,10 @@ public enum LossCause {
   PAIRING_RESPONSE_WITHOUT_REQUEST("pairing", "response_without_request"),
   /** A request got no response within the timeout (still exported, marked). */
   PAIRING_REQUEST_TIMEOUT("pairing", "request_timeout"),
-  /** A connection was evicted (idle or over the connection limit) with exchanges pending. */
+  /**
+   * A connection was evicted (idle, over the connection limit, or its fd carried another socket
+   * before its close was seen) with exchanges pending.
+   */
   PAIRING_CONNECTION_EVICTED("pairing", "connection_evicted"),
   /** The span queue was full: the span was dropped. */
   EXPORT_QUEUE_FULL("export", "queue_full"),

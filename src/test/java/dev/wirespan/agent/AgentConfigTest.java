@@ -85,6 +85,23 @@ class AgentConfigTest {
   }
 
   @Test
+  void kernelConnectionMapIsSizedByItsOwnSetting() {
+    assertThat(config(Setting.MAX_KERNEL_CONNECTIONS, "65536").captureSettings()
+            .connectionMapEntries())
+        .isEqualTo(65536);
+    assertThat(config(Setting.MAX_KERNEL_CONNECTIONS, "4096").captureSettings()
+            .connectionMapEntries())
+        .isEqualTo(4096);
+    assertThat(config(Setting.MAX_KERNEL_CONNECTIONS, "4096").httpSettings().maxConnections())
+        .as("the user-space limit is a separate setting")
+        .isEqualTo(65536);
+    assertThatThrownBy(() -> config(Setting.MAX_KERNEL_CONNECTIONS, "10"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("--max-kernel-connections")
+        .hasMessageContaining("from 64 to 4194304");
+  }
+
+  @Test
   void httpLimitsReachTheDecoderAndMustFitTogether() {
     Map<Setting, String> flags = new EnumMap<>(Setting.class);
     flags.put(Setting.MAX_BUFFERED_BYTES_PER_CONNECTION, "128KiB");

@@ -2,6 +2,7 @@ package dev.wirespan.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.wirespan.metrics.LossCause;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -21,6 +22,16 @@ class ReadmeTest {
         assertThat(row).contains("`" + env + "`");
       }
       assertThat(row).contains(s.defaultValue().isEmpty() ? "(none)" : "`" + s.defaultValue() + "`");
+    }
+  }
+
+  @Test
+  void everyLossCauseIsInTheLossTable() throws Exception {
+    String readme = Files.readString(Path.of("README.md"));
+    for (LossCause c : LossCause.values()) {
+      assertThat(readme.lines())
+          .as("README loss table row for %s", c)
+          .anyMatch(l -> l.startsWith("| `" + c.stage() + "/" + c.cause() + "` |"));
     }
   }
 

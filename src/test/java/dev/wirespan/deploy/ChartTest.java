@@ -58,6 +58,7 @@ class ChartTest {
           "WIRESPAN_RESPONSE_TIMEOUT",
           "WIRESPAN_IDLE_CONNECTION_TIMEOUT",
           "WIRESPAN_MAX_CONNECTIONS",
+          "WIRESPAN_MAX_KERNEL_CONNECTIONS",
           "WIRESPAN_MAX_BUFFERED_BYTES_PER_CONNECTION",
           "WIRESPAN_MAX_BUFFERED_BYTES",
           "WIRESPAN_MAX_PENDING_REQUESTS",
@@ -210,6 +211,7 @@ class ChartTest {
     values.put("agent.responseTimeout", "45s");
     values.put("agent.idleConnectionTimeout", "5m");
     values.put("agent.maxConnections", 1000);
+    values.put("agent.maxKernelConnections", 4096);
     values.put("agent.spanQueueSize", 512);
     values.put("agent.clusterName", "prod-eu");
     values.put("agent.kubernetes", "enabled");
@@ -238,6 +240,7 @@ class ChartTest {
         .containsEntry("WIRESPAN_RESPONSE_TIMEOUT", "45s")
         .containsEntry("WIRESPAN_IDLE_CONNECTION_TIMEOUT", "5m")
         .containsEntry("WIRESPAN_MAX_CONNECTIONS", "1000")
+        .containsEntry("WIRESPAN_MAX_KERNEL_CONNECTIONS", "4096")
         .containsEntry("WIRESPAN_SPAN_QUEUE_SIZE", "512")
         .containsEntry("WIRESPAN_CLUSTER_NAME", "prod-eu")
         .containsEntry("WIRESPAN_KUBERNETES", "enabled")

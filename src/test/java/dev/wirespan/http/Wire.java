@@ -22,6 +22,13 @@ final class Wire {
   static final int FIRST_TID = 100;
   /** The comm every event of the wire carries. */
   static final String PROCESS_NAME = "orders-api";
+  /** The process every event of the wire comes from. */
+  static final int PID = 4242;
+  /**
+   * Connection {@code id}'s socket is fd FIRST_FD + id by default: connections open at once have
+   * distinct fds, as in a real process (the tracker tells connections apart by pid and fd too).
+   */
+  static final int FIRST_FD = 7;
 
   /** One delivered data syscall. */
   record Sent(Conversation.Party party, long offset, long length, long timestampNanos, int tid) {}
@@ -37,6 +44,11 @@ final class Wire {
   private int captureCapBytes = Integer.MAX_VALUE;
   private int captureTailBytes;
   private boolean recording = true;
+  private int fd;
+  private InetAddress localAddress;
+  private int localPort;
+  private InetAddress remoteAddress;
+  private int remotePort;
 
   Wire(CaptureEventSink sink, HttpExchange.Side side, long connectionId) {
     this(sink, side, connectionId, side == HttpExchange.Side.SERVER
@@ -53,18 +65,60 @@ final class Wire {
     this.side = side;
     this.role = role;
     try {
-      writer
-          .connectionId(connectionId)
-          .role(role)
-          .pid(4242)
-          .processName(PROCESS_NAME)
-          .fd(7)
-          .cgroupId(99)
-          .local(InetAddress.getByName("127.0.0.1"), side == HttpExchange.Side.SERVER ? 8080 : 40000)
-          .remote(InetAddress.getByName("127.0.0.2"), side == HttpExchange.Side.SERVER ? 40000 : 8080);
+      localAddress = InetAddress.getByName("127.0.0.1");
+      remoteAddress = InetAddress.getByName("127.0.0.2");
     } catch (java.net.UnknownHostException e) {
       throw new AssertionError(e);
     }
+    localPort = side == HttpExchange.Side.SERVER ? 8080 : 40000;
+    remotePort = side == HttpExchange.Side.SERVER ? 40000 : 8080;
+    fd = (int) (FIRST_FD + connectionId);
+    writer
+        .connectionId(connectionId)
+        .role(role)
+        .pid(PID)
+        .processName(PROCESS_NAME)
+        .fd(fd)
+        .cgroupId(99)
+        .local(localAddress, localPort)
+        .remote(remoteAddress, remotePort);
+  }
+
+  /**
+   * The same socket (pid, fd, addresses and ports) as the kernel tracks it again after forgetting
+   * it: a new connection id with role UNKNOWN whose offsets start at 0, on this wire's clock.
+   */
+  Wire reTracked(long newConnectionId) {
+    Wire w = new Wire(sink, side, newConnectionId, CaptureEvent.ConnectionRole.UNKNOWN);
+    w.fd(fd);
+    w.clock = clock;
+    w.nextTid = nextTid;
+    return w;
+  }
+
+  /** Events carry this fd (another connection's fd: the fd was reused). */
+  Wire fd(int fd) {
+    this.fd = fd;
+    writer.fd(fd);
+    return this;
+  }
+
+  int fd() {
+    return fd;
+  }
+
+  /** Events carry this remote port (a socket to another peer). */
+  Wire remotePort(int port) {
+    this.remotePort = port;
+    writer.remote(remoteAddress, port);
+    return this;
+  }
+
+  /** Continues the clock of {@code other} (its events came first). */
+  Wire after(Wire other) {
+    clock = Math.max(clock, other.clock);
+    nextTid = Math.max(nextTid, other.nextTid);
+    return this;
   }
 
   /** Copy at most this many payload bytes per syscall, as the kernel side's cap does. */
