@@ -544,7 +544,9 @@ class KernelCaptureTest {
     KernelLossCounters losses = capture.lossCounters();
     assertThat(losses.eventsEmitted()).isGreaterThanOrEqualTo(events.size());
     assertThat(losses.ringbufFull()).isZero(); // 8 MiB against a handful of test events
-    assertThat(losses.mapFull()).isGreaterThanOrEqualTo(0);
+    // LRU maps evict rather than fail, and task storage is created on demand: no insert fails here
+    // (evictions themselves are detected in user space: KernelMapFullTest).
+    assertThat(losses.mapFull()).isZero();
     assertThat(capture.ringBuffer().capacity()).isEqualTo(CaptureSettings.DEFAULT_RING_BUFFER_BYTES);
     assertThat(capture.ringBuffer().availableBytes()).isBetween(0L, (long) capture.ringBuffer().capacity());
   }
