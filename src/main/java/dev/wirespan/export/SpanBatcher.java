@@ -57,6 +57,9 @@ public final class SpanBatcher implements AutoCloseable {
   public static final Duration DEFAULT_EXPORT_TIMEOUT = Duration.ofSeconds(30);
   public static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(10);
   private static final long FIRST_RESTART_PAUSE_MILLIS = 10;
+  private static final int RUNNING = 0;
+  private static final int SUCCEEDED = 1;
+  private static final int FAILED = 2;
   private static final long MAX_RESTART_PAUSE_MILLIS = 5_000;
 
   private static final Logger LOG = Logger.getLogger(SpanBatcher.class.getName());
@@ -298,7 +301,7 @@ public final class SpanBatcher implements AutoCloseable {
     }
     boolean ok = awaitSettled(awaited, limit) && (left <= 0 || queued.get() == 0);
     for (Export e : awaited) {
-      ok &= e.succeeded;
+      ok &= e.succeeded();
     }
     return ok;
   }
@@ -321,10 +324,10 @@ public final class SpanBatcher implements AutoCloseable {
   /** Waits until every one of {@code exports} is settled; false when {@code limitNanos} came first. */
   private boolean awaitSettled(List<Export> exports, long limitNanos) {
     for (Export e : exports) {
-      while (!e.settled.get()) {
+      while (!e.settled()) {
         long now = System.nanoTime();
         expireOverdue(now);
-        if (e.settled.get()) {
+        if (e.settled()) {
           break;
         }
         if (limitNanos != Long.MAX_VALUE && now - limitNanos >= 0) {
@@ -384,18 +387,18 @@ public final class SpanBatcher implements AutoCloseable {
   /** Fails the exports whose deadline has passed, and forgets the settled ones. */
   private void expireOverdue(long now) {
     for (Export e : inFlight) {
-      if (!e.settled.get() && now - e.deadlineNanos >= 0) {
+      if (!e.settled() && now - e.deadlineNanos >= 0) {
         e.settleTimedOut();
       }
     }
-    inFlight.removeIf(e -> e.settled.get());
+    inFlight.removeIf(e -> e.settled());
   }
 
   /** The earliest deadline of the exports in flight, or {@code otherwise} when none is earlier. */
   private long earliestDeadline(long otherwise) {
     long earliest = otherwise;
     for (Export e : inFlight) {
-      if (!e.settled.get() && e.deadlineNanos - earliest < 0) {
+      if (!e.settled() && e.deadlineNanos - earliest < 0) {
         earliest = e.deadlineNanos;
       }
     }
@@ -405,7 +408,7 @@ public final class SpanBatcher implements AutoCloseable {
   private void settleAllInFlight(boolean ok, String why) {
     Export e;
     while ((e = inFlight.poll()) != null) {
-      if (!e.settled.get()) {
+      if (!e.settled()) {
         LOG.warning("span export of " + e.spans + " spans " + why);
         e.settle(ok, null);
       }
@@ -423,8 +426,8 @@ public final class SpanBatcher implements AutoCloseable {
   private final class Export {
     final int spans;
     final long deadlineNanos;
-    final AtomicBoolean settled = new AtomicBoolean();
-    volatile boolean succeeded;
+    /** {@link #RUNNING}, then {@link #SUCCEEDED} or {@link #FAILED}, set once. */
+    final AtomicInteger state = new AtomicInteger(RUNNING);
 
     Export(int spans, long deadlineNanos) {
       this.spans = spans;
@@ -432,11 +435,10 @@ public final class SpanBatcher implements AutoCloseable {
     }
 
     void settle(boolean ok, @Nullable Throwable failure) {
-      if (!settled.compareAndSet(false, true)) {
+      if (!state.compareAndSet(RUNNING, ok ? SUCCEEDED : FAILED)) {
         return; // already timed out (or failed at close); a late result changes nothing
       }
       if (ok) {
-        succeeded = true;
         exported.add(spans);
       } else {
         if (failure != null) {
@@ -451,8 +453,16 @@ public final class SpanBatcher implements AutoCloseable {
       LockSupport.unpark(worker);
     }
 
+    boolean settled() {
+      return state.get() != RUNNING;
+    }
+
+    boolean succeeded() {
+      return state.get() == SUCCEEDED;
+    }
+
     void settleTimedOut() {
-      if (!settled.get()) {
+      if (!settled()) {
         LOG.warning("span export of " + spans + " spans timed out");
         settle(false, null);
       }

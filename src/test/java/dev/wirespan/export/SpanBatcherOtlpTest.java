@@ -29,10 +29,15 @@ class SpanBatcherOtlpTest {
 
   private static SpanExporter exporter(OtlpTestReceiver receiver, ExportSettings.Protocol protocol,
       ExportSettings.Compression compression) {
+    return exporter(receiver, protocol, compression, Duration.ofSeconds(2));
+  }
+
+  private static SpanExporter exporter(OtlpTestReceiver receiver, ExportSettings.Protocol protocol,
+      ExportSettings.Compression compression, Duration timeout) {
     ExportSettings.Builder settings = ExportSettings.builder()
         .setOtlpProtocol(protocol)
         .setOtlpCompression(compression)
-        .setOtlpTimeout(Duration.ofSeconds(2))
+        .setOtlpTimeout(timeout)
         .putOtlpHeader("x-tenant", "acme");
     if (protocol == ExportSettings.Protocol.GRPC) {
       settings.setOtlpTracesEndpoint(receiver.endpoint());
@@ -164,8 +169,11 @@ class SpanBatcherOtlpTest {
   void retryableRefusalsAreRetriedByTheExporter() {
     try (OtlpTestReceiver receiver = OtlpTestReceiver.startGrpc()) {
       receiver.failNext(1);
+      // The timeout covers the first connection, the refusal, the backoff (about 1 s) and the
+      // retry: 2 s is too tight on a busy machine.
       try (SpanBatcher batcher = SpanBatcher.builder(
-          exporter(receiver, ExportSettings.Protocol.GRPC, ExportSettings.Compression.NONE), metrics)
+          exporter(receiver, ExportSettings.Protocol.GRPC, ExportSettings.Compression.NONE,
+              Duration.ofSeconds(10)), metrics)
           .build()) {
         spans.trace(5).forEach(batcher::offer);
         assertThat(batcher.flush().join(30, TimeUnit.SECONDS).isSuccess()).isTrue();
