@@ -105,7 +105,10 @@ public final class Agent implements AutoCloseable {
             "wirespan_pipeline_errors_total",
             "Unexpected errors while handling an event (the event is skipped, the pipeline goes on).");
     this.batcher =
-        SpanBatcher.builder(exporter, metrics).setQueueCapacity(config.spanQueueSize()).build();
+        SpanBatcher.builder(exporter, metrics)
+            .setQueueCapacity(config.spanQueueSize())
+            .setMaxExportsInFlight(config.exportMaxInFlight())
+            .build();
     SpanFactory spans = new SpanFactory(resourceResolver, peers, MonotonicClock.system());
     ExchangeListener toExport =
         new ExchangeListener() {

@@ -37,6 +37,11 @@ public final class AgentConfig {
    * (an entry is about 160 bytes): beyond is surely a unit mistake.
    */
   private static final int MAX_KERNEL_CONNECTIONS = 1 << 22;
+  /**
+   * The SDK's OkHttp sender (gRPC) runs at most 5 calls per host on a pool of 5 threads, and
+   * rejects a call when a finishing one still holds its thread: 3 leaves room for that.
+   */
+  static final int MAX_EXPORTS_IN_FLIGHT = 3;
   /** Smallest of the byte limits: one short request line and a few headers. */
   private static final long MIN_LIMIT_BYTES = 256;
 
@@ -45,6 +50,7 @@ public final class AgentConfig {
   private final HttpSettings httpSettings;
   private final ExportSettings exportSettings;
   private final int spanQueueSize;
+  private final int exportMaxInFlight;
   @Nullable private final InetSocketAddress adminAddress;
   @Nullable private final String nodeName;
   @Nullable private final String clusterName;
@@ -59,6 +65,7 @@ public final class AgentConfig {
     this.httpSettings = httpSettings(v);
     this.exportSettings = exportSettings(v);
     this.spanQueueSize = v.intValue(Setting.SPAN_QUEUE_SIZE, 1, MAX_QUEUE);
+    this.exportMaxInFlight = v.intValue(Setting.EXPORT_MAX_IN_FLIGHT, 1, MAX_EXPORTS_IN_FLIGHT);
     this.adminAddress = address(v);
     this.nodeName = blankToNull(v.string(Setting.NODE_NAME));
     this.clusterName = blankToNull(v.string(Setting.CLUSTER_NAME));
@@ -93,6 +100,11 @@ public final class AgentConfig {
 
   public int spanQueueSize() {
     return spanQueueSize;
+  }
+
+  /** Export calls running at once at most. */
+  public int exportMaxInFlight() {
+    return exportMaxInFlight;
   }
 
   /** Null when the admin endpoint is off. */

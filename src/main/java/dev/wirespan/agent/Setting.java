@@ -108,6 +108,11 @@ public enum Setting {
       List.of("WIRESPAN_SPAN_QUEUE_SIZE"),
       "8192",
       "Spans waiting for export; beyond, spans are dropped and counted."),
+  EXPORT_MAX_IN_FLIGHT(
+      "export-max-in-flight",
+      List.of("WIRESPAN_EXPORT_MAX_IN_FLIGHT"),
+      "2",
+      "Export calls running at once (1 to 3); more hide the collector's round trips."),
   ADMIN_ADDRESS(
       "admin-address",
       List.of("WIRESPAN_ADMIN_ADDRESS"),

@@ -1354,7 +1354,7 @@ public final class ConnectionTracker implements CaptureEventSink {
         HttpHeaders h = request.headers();
         x.setHost(header(h, HttpHeaderNames.HOST));
         x.setUserAgent(header(h, HttpHeaderNames.USER_AGENT));
-        x.setTraceHeaders(header(h, "traceparent"), header(h, "tracestate"));
+        x.setTraceHeaders(header(h, NeededHeaders.TRACEPARENT), header(h, NeededHeaders.TRACESTATE));
         x.setRequestTiming(messageStartTid, messageStartNanos, eventNanos);
         Pending p = new Pending(x);
         conn.enqueue(p);

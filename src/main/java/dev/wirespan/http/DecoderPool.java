@@ -30,7 +30,8 @@ final class DecoderPool {
         new HttpDecoderConfig()
             .setMaxInitialLineLength(settings.maxInitialLineBytes())
             .setMaxHeaderSize(settings.maxHeaderBytes())
-            .setMaxChunkSize(MAX_CHUNK_BYTES);
+            .setMaxChunkSize(MAX_CHUNK_BYTES)
+            .setHeadersFactory(NeededHeaders.FACTORY);
   }
 
   MessageDecoder lendRequestDecoder() {

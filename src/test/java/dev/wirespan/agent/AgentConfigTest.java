@@ -28,6 +28,18 @@ class AgentConfigTest {
     assertThat(c.exportSettings().resolvedOtlpEndpoint()).isEqualTo("http://localhost:4317");
     assertThat(c.adminAddress().getPort()).isEqualTo(9464);
     assertThat(c.kubernetes()).isEqualTo(dev.wirespan.k8s.KubernetesMode.AUTO);
+    assertThat(c.exportMaxInFlight()).isEqualTo(2);
+  }
+
+  @Test
+  void exportsInFlightAreBounded() {
+    assertThat(config(Setting.EXPORT_MAX_IN_FLIGHT, "1").exportMaxInFlight()).isEqualTo(1);
+    assertThat(config(Setting.EXPORT_MAX_IN_FLIGHT, "3").exportMaxInFlight()).isEqualTo(3);
+    assertThatThrownBy(() -> config(Setting.EXPORT_MAX_IN_FLIGHT, "0"))
+        .isInstanceOf(ConfigException.class);
+    assertThatThrownBy(() -> config(Setting.EXPORT_MAX_IN_FLIGHT, "4"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("from 1 to 3");
   }
 
   @Test

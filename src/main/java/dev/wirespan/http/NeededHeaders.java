@@ -1,0 +1,115 @@
+package dev.wirespan.http;
+
+import io.netty.handler.codec.http.DefaultHttpHeaders;
+import io.netty.handler.codec.http.DefaultHttpHeadersFactory;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValidationUtil;
+import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpHeadersFactory;
+import io.netty.util.AsciiString;
+
+/**
+ * The header set of a decoded message that keeps only the fields someone reads: the span (Host,
+ * User-Agent; traceparent and tracestate for linkage) and Netty's decoder itself (framing:
+ * Content-Length, Transfer-Encoding; protocol switches: Connection, Upgrade and the WebSocket
+ * fields it consults). A browser request carries ten or more other fields (Accept-*, Cookie,
+ * Sec-Fetch-*, ...): storing them cost most of the decoder's allocation per message, for nothing.
+ * The fields are still parsed, validated (as the default headers validate them) and counted in
+ * the header size limit.
+ *
+ * <p>Anything that needs another field adds it to {@link #NEEDED} (lowercase).
+ */
+final class NeededHeaders extends DefaultHttpHeaders {
+  static final AsciiString TRACEPARENT = AsciiString.cached("traceparent");
+  static final AsciiString TRACESTATE = AsciiString.cached("tracestate");
+
+  /** Lowercase names of the kept fields. */
+  private static final AsciiString[] NEEDED = {
+    HttpHeaderNames.HOST,
+    HttpHeaderNames.USER_AGENT,
+    TRACEPARENT,
+    TRACESTATE,
+    HttpHeaderNames.CONTENT_LENGTH,
+    HttpHeaderNames.TRANSFER_ENCODING,
+    HttpHeaderNames.CONNECTION,
+    HttpHeaderNames.UPGRADE,
+    HttpHeaderNames.SEC_WEBSOCKET_KEY1,
+    HttpHeaderNames.SEC_WEBSOCKET_KEY2,
+    HttpHeaderNames.SEC_WEBSOCKET_ORIGIN,
+    HttpHeaderNames.SEC_WEBSOCKET_LOCATION,
+    HttpHeaderNames.SEC_WEBSOCKET_ACCEPT,
+  };
+
+  /** Request and response headers as {@link NeededHeaders}; trailers are not kept by anyone. */
+  static final HttpHeadersFactory FACTORY =
+      new HttpHeadersFactory() {
+        @Override
+        public HttpHeaders newHeaders() {
+          return new NeededHeaders();
+        }
+
+        @Override
+        public HttpHeaders newEmptyHeaders() {
+          return DefaultHttpHeadersFactory.headersFactory().newEmptyHeaders();
+        }
+      };
+
+  static boolean needed(CharSequence name) {
+    int length = name.length();
+    for (AsciiString n : NEEDED) {
+      if (n.length() == length && n.contentEqualsIgnoreCase(name)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * A dropped field is validated as a kept one would be: a malformed field name or value fails
+   * the message (request smuggling defences rely on it) whether or not the agent reads it.
+   */
+  private static void validate(CharSequence name, Object value) {
+    int bad = HttpHeaderValidationUtil.validateToken(name);
+    if (name.length() == 0 || bad >= 0) {
+      throw new IllegalArgumentException(
+          "invalid header name '" + name + "'" + (bad >= 0 ? " at index " + bad : ""));
+    }
+    if (value instanceof CharSequence text) {
+      bad = HttpHeaderValidationUtil.validateValidHeaderValue(text);
+      if (bad >= 0) {
+        throw new IllegalArgumentException(
+            "invalid value of header '" + name + "' at index " + bad);
+      }
+    }
+  }
+
+  @Override
+  public HttpHeaders add(CharSequence name, Object value) {
+    if (needed(name)) {
+      return super.add(name, value);
+    }
+    validate(name, value);
+    return this;
+  }
+
+  @Override
+  public HttpHeaders add(String name, Object value) {
+    return add((CharSequence) name, value);
+  }
+
+  @Override
+  public HttpHeaders add(CharSequence name, Iterable<?> values) {
+    if (needed(name)) {
+      return super.add(name, values);
+    }
+    for (Object value : values) {
+      validate(name, value);
+    }
+    return this;
+  }
+
+  @Override
+  public HttpHeaders add(String name, Iterable<?> values) {
+    return add((CharSequence) name, values);
+  }
+}

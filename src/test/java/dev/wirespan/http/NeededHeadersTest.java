@@ -1,0 +1,84 @@
+package dev.wirespan.http;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.netty.buffer.Unpooled;
+import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.handler.codec.http.HttpContent;
+import io.netty.handler.codec.http.HttpDecoderConfig;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpRequestDecoder;
+import io.netty.handler.codec.http.LastHttpContent;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+/** Netty's request decoder with {@link NeededHeaders}: framing intact, unread fields not kept. */
+class NeededHeadersTest {
+  private static EmbeddedChannel decoder() {
+    return new EmbeddedChannel(
+        new HttpRequestDecoder(new HttpDecoderConfig().setHeadersFactory(NeededHeaders.FACTORY)));
+  }
+
+  private static final String BROWSER_POST =
+      "POST /cart?id=7 HTTP/1.1\r\n"
+          + "Host: shop.example:8080\r\n"
+          + "User-Agent: Mozilla/5.0\r\n"
+          + "Accept: text/html,application/xhtml+xml\r\n"
+          + "Accept-Language: en-GB,en;q=0.9\r\n"
+          + "Cookie: session=secret\r\n"
+          + "Sec-Fetch-Mode: navigate\r\n"
+          + "TraceParent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"
+          + "tracestate: vendor=1\r\n"
+          + "Transfer-Encoding: chunked\r\n"
+          + "\r\n"
+          + "5\r\nhello\r\n0\r\n\r\n";
+
+  @Test
+  void keepsWhatTheSpanAndTheFramingReadAndDropsTheRest() {
+    EmbeddedChannel ch = decoder();
+    ch.writeInbound(Unpooled.copiedBuffer(BROWSER_POST, StandardCharsets.ISO_8859_1));
+    HttpRequest request = ch.readInbound();
+    assertThat(request.decoderResult().isSuccess()).isTrue();
+    assertThat(request.headers().get("host")).isEqualTo("shop.example:8080");
+    assertThat(request.headers().get("user-agent")).isEqualTo("Mozilla/5.0");
+    assertThat(request.headers().get("traceparent"))
+        .isEqualTo("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    assertThat(request.headers().get("tracestate")).isEqualTo("vendor=1");
+    assertThat(request.headers().names())
+        .containsExactlyInAnyOrder("Host", "User-Agent", "TraceParent", "tracestate", "Transfer-Encoding");
+    HttpContent body = ch.readInbound();
+    assertThat(body.content().toString(StandardCharsets.ISO_8859_1)).isEqualTo("hello");
+    body.release();
+    LastHttpContent last = ch.readInbound();
+    assertThat(last).isNotNull();
+    last.release();
+    assertThat(ch.finish()).isFalse();
+  }
+
+  @Test
+  void aMalformedFieldNobodyReadsStillFailsTheMessage() {
+    EmbeddedChannel ch = decoder();
+    ch.writeInbound(
+        Unpooled.copiedBuffer(
+            "GET / HTTP/1.1\r\nHost: a\r\nX-Bad\u0000Name: 1\r\n\r\n", StandardCharsets.ISO_8859_1));
+    HttpRequest request = ch.readInbound();
+    assertThat(request.decoderResult().isFailure()).isTrue();
+    ch.finishAndReleaseAll();
+
+    ch = decoder();
+    ch.writeInbound(
+        Unpooled.copiedBuffer(
+            "GET / HTTP/1.1\r\nHost: a\r\nAccept: a\u0001b\r\n\r\n", StandardCharsets.ISO_8859_1));
+    request = ch.readInbound();
+    assertThat(request.decoderResult().isFailure()).isTrue();
+    ch.finishAndReleaseAll();
+  }
+
+  @Test
+  void namesMatchWhateverTheirCase() {
+    assertThat(NeededHeaders.needed("HOST")).isTrue();
+    assertThat(NeededHeaders.needed("content-length")).isTrue();
+    assertThat(NeededHeaders.needed("Content-Type")).isFalse();
+    assertThat(NeededHeaders.needed("hosts")).isFalse();
+  }
+}
