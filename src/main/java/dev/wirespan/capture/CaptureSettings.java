@@ -1,5 +1,7 @@
 package dev.wirespan.capture;
 
+import java.util.Objects;
+
 /**
  * How the kernel capture is sized and tuned; immutable. Every value is checked when built, so
  * that {@link KernelCapture#open} only fails for reasons of the machine.
@@ -49,6 +51,7 @@ public final class CaptureSettings {
   private final long wakeupBytes;
   private final int selfTgid;
   private final int connectionMapEntries;
+  private final ProgramVariant programVariant;
 
   private CaptureSettings(Builder b) {
     this.captureBytes = b.captureBytes;
@@ -57,6 +60,7 @@ public final class CaptureSettings {
     this.wakeupBytes = b.wakeupBytes;
     this.selfTgid = b.selfTgid;
     this.connectionMapEntries = b.connectionMapEntries;
+    this.programVariant = b.programVariant;
   }
 
   public static Builder builder() {
@@ -75,7 +79,8 @@ public final class CaptureSettings {
         .setRingBufferBytes(ringBufferBytes)
         .setWakeupBytes(wakeupBytes)
         .setSelfTgid(selfTgid)
-        .setConnectionMapEntries(connectionMapEntries);
+        .setConnectionMapEntries(connectionMapEntries)
+        .setProgramVariant(programVariant);
   }
 
   /**
@@ -114,6 +119,11 @@ public final class CaptureSettings {
     return connectionMapEntries;
   }
 
+  /** Which build of the capture programs to load; {@link ProgramVariant#AUTO} by default. */
+  public ProgramVariant programVariant() {
+    return programVariant;
+  }
+
   @Override
   public String toString() {
     return "CaptureSettings{captureBytes="
@@ -128,6 +138,8 @@ public final class CaptureSettings {
         + selfTgid
         + ", connectionMapEntries="
         + connectionMapEntries
+        + ", programVariant="
+        + programVariant.label()
         + '}';
   }
 
@@ -139,6 +151,7 @@ public final class CaptureSettings {
     private long wakeupBytes = DEFAULT_WAKEUP_BYTES;
     private int selfTgid = Math.toIntExact(ProcessHandle.current().pid());
     private int connectionMapEntries = DEFAULT_CONNECTION_MAP_ENTRIES;
+    private ProgramVariant programVariant = ProgramVariant.AUTO;
 
     private Builder() {}
 
@@ -204,6 +217,16 @@ public final class CaptureSettings {
 
     public Builder setConnectionMapEntries(int connectionMapEntries) {
       this.connectionMapEntries = checkEntries("connectionMapEntries", connectionMapEntries);
+      return this;
+    }
+
+    /**
+     * {@link ProgramVariant#AUTO} (the default) picks by kernel; {@link ProgramVariant#PORTABLE}
+     * forces the build that loads on every supported kernel; {@link ProgramVariant#KFUNC} fails to
+     * open on kernels without it.
+     */
+    public Builder setProgramVariant(ProgramVariant programVariant) {
+      this.programVariant = Objects.requireNonNull(programVariant, "programVariant");
       return this;
     }
 

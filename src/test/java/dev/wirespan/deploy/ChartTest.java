@@ -72,7 +72,11 @@ class ChartTest {
           "JAVA_TOOL_OPTIONS");
 
   private static final Set<String> OPTIONAL_ENV =
-      Set.of("WIRESPAN_CLUSTER_NAME", "WIRESPAN_CONFIG", "OTEL_EXPORTER_OTLP_HEADERS");
+      Set.of(
+          "WIRESPAN_CLUSTER_NAME",
+          "WIRESPAN_CONFIG",
+          "OTEL_EXPORTER_OTLP_HEADERS",
+          "WIRESPAN_KERNEL_PROGRAMS");
 
   private static final List<String> CAPABILITIES = List.of("BPF", "PERFMON", "SYS_PTRACE", "DAC_READ_SEARCH");
   private static final int ADMIN_PORT = 9464;
