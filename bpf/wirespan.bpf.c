@@ -274,12 +274,13 @@ static __always_inline void process_comm(char *dst)
 		__builtin_memset(dst, 0, WS_COMM_LEN);
 }
 
-/* Fills everything but payload-related fields from the connection. */
+/*
+ * Fills everything but payload-related fields from the connection and the
+ * calling thread (task: bpf_get_current_task_btf()).
+ */
 static __always_inline void fill_header(struct ws_event *e, const struct ws_conn *c, __u8 type,
-					 __s32 fd)
+					 __s32 fd, struct task_struct *task)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-
 	e->type = type;
 	e->role = c->role;
 	e->family = c->family;
@@ -287,13 +288,13 @@ static __always_inline void fill_header(struct ws_event *e, const struct ws_conn
 	e->local_port = c->local_port;
 	e->remote_port = c->remote_port;
 	e->tail_captured = 0;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
+	e->pid = task->tgid;
+	e->tid = task->pid;
 	e->fd = fd;
 	e->_pad1 = 0;
 	e->timestamp_ns = bpf_ktime_get_ns();
 	e->conn_id = c->conn_id;
-	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->cgroup_id = c->cgroup_id;
 	__builtin_memcpy(e->local_addr, c->local_addr, 16);
 	__builtin_memcpy(e->remote_addr, c->remote_addr, 16);
 	__builtin_memcpy(e->comm, c->comm, WS_COMM_LEN);
@@ -320,7 +321,7 @@ static __always_inline void emit_close(const struct ws_conn *c, __s32 fd)
 
 	if (!e)
 		return;
-	fill_header(e, c, WS_EVENT_CLOSE, fd);
+	fill_header(e, c, WS_EVENT_CLOSE, fd, bpf_get_current_task_btf());
 	e->direction = WS_DIR_EGRESS;
 	e->captured = 0;
 	e->offset = 0;
@@ -345,6 +346,14 @@ static __always_inline struct ws_conn *track(__u64 key, __s32 fd, struct file *f
 	c.conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
 	read_tuple(sk, &c);
 	process_comm(c.comm);
+	/*
+	 * Like the name, read once per connection rather than per event. A process
+	 * is moved to another cgroup only by an administrator's write to
+	 * cgroup.procs (a container's processes stay in its cgroup for life, and
+	 * the cgroup is what names the pod): events after such a move keep the
+	 * cgroup the connection started in.
+	 */
+	c.cgroup_id = bpf_get_current_cgroup_id();
 	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
 		count_loss(WS_LOSS_MAP_FULL);
 		return NULL;
@@ -424,10 +433,9 @@ static __always_inline struct ws_pending *pending_slot(void)
 	return p;
 }
 
-/* Takes the arguments sys_enter stashed for the calling thread's syscall, if any. */
-static __always_inline bool take_pending(struct ws_pending *out)
+/* Takes the arguments sys_enter stashed for the syscall of task (the calling thread), if any. */
+static __always_inline bool take_pending(struct task_struct *task, struct ws_pending *out)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct ws_pending *p;
 
 	/*
@@ -619,18 +627,18 @@ static __always_inline bool starts_http(__u64 word, __u32 n)
 
 static __always_inline int on_exit(long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct ws_pending p;
 	struct ws_conn *c;
 	struct ws_event *e;
 	__u64 key, offset, word, tail_from;
 	__u32 want, captured = 0, tail = 0;
 
-	if (!take_pending(&p))
+	if (!take_pending(task, &p))
 		return 0;
 	if (ret <= 0)
 		return 0;
-	key = conn_key(pid_tgid >> 32, p.fd);
+	key = conn_key(task->tgid, p.fd);
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c)
 		return 0;
@@ -704,7 +712,7 @@ static __always_inline int on_exit(long ret)
 		}
 	}
 
-	fill_header(e, c, WS_EVENT_DATA, p.fd);
+	fill_header(e, c, WS_EVENT_DATA, p.fd, task);
 	e->direction = p.direction;
 	e->flags = p.kind == WS_CALL_SENDFILE ? WS_FLAG_SENDFILE : 0;
 	e->captured = captured + tail;
@@ -846,13 +854,13 @@ int enter_connect(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct ws_pending p;
 	struct file *file;
 	struct sock *sk;
 	__s32 fd;
 
-	if (!take_pending(&p))
+	if (!take_pending(task, &p))
 		return 0;
 	fd = p.fd;
 	/* a non-blocking connect returns -EINPROGRESS with the tuple already chosen */
@@ -861,10 +869,10 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	sk = fd_tcp_sock(fd, &file);
 	if (!sk)
 		return 0;
-	if (is_self(pid_tgid >> 32))
+	if (is_self(task->tgid))
 		remember_self_socket(sk);
 	else
-		track(conn_key(pid_tgid >> 32, fd), fd, file, sk, WS_ROLE_CLIENT);
+		track(conn_key(task->tgid, fd), fd, file, sk, WS_ROLE_CLIENT);
 	return 0;
 }
 

@@ -81,7 +81,8 @@ struct bpf_local_storage;
 
 struct task_struct {
 	struct bpf_local_storage *bpf_storage; /* task-local storage of BPF maps, NULL if none */
-	int tgid;
+	int pid;  /* the thread's id */
+	int tgid; /* its process's id */
 	struct files_struct *files;
 	struct task_struct *group_leader;
 	char comm[16];

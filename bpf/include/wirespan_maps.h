@@ -20,6 +20,7 @@ struct ws_conn {
 	__u64 file;      /* struct file * at tracking time: another one means the fd was reused */
 	__u64 conn_id;
 	__u64 offset[2]; /* running stream offsets, indexed by WS_DIR_* */
+	__u64 cgroup_id; /* the process's cgroup when tracking started (see track) */
 	__u8  role;
 	__u8  family;
 	__u8  state;     /* WS_PROTO_* */
