@@ -74,8 +74,6 @@ static __always_inline bool is_self(__u32 tgid)
  *   portable (5.12+): such objects are read with one bpf_probe_read_kernel per
  *     field. Both reach task->files->fdt with plain loads, through the task's
  *     BTF pointer (bpf_get_current_task_btf, 5.11+).
- * The fd table's slot itself is read with bpf_probe_read_kernel in both: its
- * offset depends on the fd, and loads through BTF pointers need constant ones.
  */
 #ifdef WS_KFUNC_FD_WALK
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
@@ -97,7 +95,18 @@ static __always_inline struct file *fd_file(struct task_struct *task, __s32 fd)
 	if (!fdt || (__u32)fd >= fdt->max_fds)
 		return NULL;
 	fds = fdt->fd;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+#ifdef WS_KFUNC_FD_WALK
+	/*
+	 * The slot's offset depends on fd, and loads through a cast pointer need a
+	 * constant one: the slot itself is cast, as a struct whose first member is
+	 * a pointer, and that member loaded.
+	 */
+	file = (struct file *)ws_kernel_ptr(&fds[fd], struct list_head)->next;
+#else
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
+		return NULL;
+#endif
+	if (!file)
 		return NULL;
 	return ws_kernel_ptr(file, struct file);
 }

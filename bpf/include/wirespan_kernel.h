@@ -22,6 +22,11 @@ typedef _Bool bool;
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
+/* Any kernel struct whose first member is a pointer: see fd_file in wirespan.bpf.c. */
+struct list_head {
+	struct list_head *next;
+};
+
 struct in6_addr {
 	union {
 		__u8 u6_addr8[16];
