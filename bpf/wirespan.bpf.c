@@ -41,6 +41,8 @@ __u64 next_conn_id = 0;
 
 /* Largest iovec array walked per call: later segments are not captured. */
 #define WS_MAX_IOV_SEGMENTS 16
+/* The ring's unread count is checked each time a CPU wrote this fraction of wakeup_bytes. */
+#define WS_WAKEUP_QUERY_FRACTION 16
 /* Non-HTTP payloads after which a connection first seen mid-stream is given up. */
 #define WS_UNKNOWN_ROLE_PROBES 4
 
@@ -254,10 +256,29 @@ static __always_inline struct ws_event *scratch_event(void)
 	return bpf_map_lookup_elem(&scratch, &cpu);
 }
 
+/*
+ * Whether to wake the reader for a record of size bytes: once wakeup_bytes are
+ * unread. The ring is asked only once this CPU has written another
+ * 1/WS_WAKEUP_QUERY_FRACTION of wakeup_bytes since it last asked: the unread
+ * count reads the reader's consumer position, a cache line the reader writes
+ * on another CPU, and fetching it on every event cost more than the rest of
+ * the ring buffer work (bench/README.md). The wake-up comes at most that much
+ * per CPU late.
+ */
 static __always_inline __u64 wakeup_flags(__u32 size)
 {
+	__u32 zero = 0;
+	__u64 *unqueried;
+
 	if (!wakeup_bytes)
 		return 0; /* the kernel's default: wake when the reader has caught up */
+	unqueried = bpf_map_lookup_elem(&unqueried_bytes, &zero);
+	if (unqueried) {
+		*unqueried += size;
+		if (*unqueried < wakeup_bytes / WS_WAKEUP_QUERY_FRACTION)
+			return BPF_RB_NO_WAKEUP;
+		*unqueried = 0;
+	}
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes
 		       ? BPF_RB_FORCE_WAKEUP
 		       : BPF_RB_NO_WAKEUP;

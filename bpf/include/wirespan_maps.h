@@ -96,6 +96,18 @@ struct {
 } losses SEC(".maps");
 
 /*
+ * Ring buffer bytes this CPU wrote since it last asked the ring how much is
+ * unread (see wakeup_flags). Per CPU: a shared counter would bounce between
+ * CPUs on every event.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} unqueried_bytes SEC(".maps");
+
+/*
  * Local endpoints of the agent's own TCP sockets -> the struct sock * that has
  * it. A connection of another process whose remote endpoint is one of them is
  * the other end of the agent's own traffic (same node: no NAT in between), e.g.
