@@ -216,6 +216,7 @@ class ChartTest {
     values.put("agent.maxConnections", 1000);
     values.put("agent.spanQueueSize", 512);
     values.put("agent.clusterName", "prod-eu");
+    values.put("agent.kernelPrograms", "portable");
     values.put("agent.kubernetes", "enabled");
     values.put("agent.threadCorrelation", false);
     values.put("agent.statusInterval", "30s");
@@ -244,6 +245,7 @@ class ChartTest {
         .containsEntry("WIRESPAN_MAX_CONNECTIONS", "1000")
         .containsEntry("WIRESPAN_SPAN_QUEUE_SIZE", "512")
         .containsEntry("WIRESPAN_CLUSTER_NAME", "prod-eu")
+        .containsEntry("WIRESPAN_KERNEL_PROGRAMS", "portable")
         .containsEntry("WIRESPAN_KUBERNETES", "enabled")
         .containsEntry("WIRESPAN_THREAD_CORRELATION", "false")
         .containsEntry("WIRESPAN_STATUS_INTERVAL", "30s")
