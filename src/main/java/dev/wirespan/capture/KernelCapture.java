@@ -194,8 +194,11 @@ public final class KernelCapture implements AutoCloseable {
     }
   }
 
-  /** Whether the running kernel's BTF declares the kfunc the {@link ProgramVariant#KFUNC} build calls. */
-  static boolean kernelHasKfunc() {
+  /**
+   * Whether the running kernel's BTF declares the kfunc the {@link ProgramVariant#KFUNC} build
+   * calls, i.e. whether {@link ProgramVariant#AUTO} picks that build.
+   */
+  public static boolean kernelHasKfunc() {
     LibBpf bpf = LibBpf.INSTANCE;
     Pointer btf = bpf.btf__load_vmlinux_btf();
     if (btf == null) {
