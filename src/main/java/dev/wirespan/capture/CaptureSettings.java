@@ -35,7 +35,9 @@ public final class CaptureSettings {
    * Unread bytes at which the kernel wakes the reader. 64 KiB is 1/128 of the default ring: the
    * reader is woken about 16 times per MiB of events (a few thousand events per wake-up at full
    * load instead of one each), long before the ring fills; below it the reader's poll timeout
-   * bounds the delay. 0 wakes the reader whenever it has caught up (the kernel's default).
+   * bounds the delay. 0 wakes the reader whenever it has caught up (the kernel's default). Each CPU
+   * checks the unread count once per 1/16 of this it has written (reading it costs a cache miss
+   * per event otherwise), so the wake-up may come that much per CPU later.
    */
   public static final long DEFAULT_WAKEUP_BYTES = 64 * 1024;
   /** The wake-up threshold may be at most this fraction of the ring, or events would be lost. */
