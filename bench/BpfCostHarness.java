@@ -1,12 +1,14 @@
 import dev.wirespan.capture.CaptureSettings;
 import dev.wirespan.capture.KernelCapture;
+import dev.wirespan.capture.ProgramVariant;
 import dev.wirespan.capture.RingBufferReader;
 
 /**
  * Loads the kernel capture alone (no decoding, no export) and drains its ring buffer until stdin
  * closes, so that bench/bpf-cost.sh measures the BPF programs' run time without the rest of the
  * agent competing for the CPUs. Prints "ready pid <pid>" once every program is attached and, at the end, the
- * events read. Run with the agent jar on the class path (Java's single-file source launcher).
+ * events read. Run with the agent jar on the class path (Java's single-file source launcher). The
+ * system property {@code programs} (auto, kfunc, portable; default auto) picks the build loaded.
  */
 public final class BpfCostHarness {
   private static final int POLL_TIMEOUT_MILLIS = 50;
@@ -15,7 +17,10 @@ public final class BpfCostHarness {
 
   public static void main(String[] args) throws Exception {
     CaptureSettings settings =
-        CaptureSettings.builder().setSelfTgid((int) ProcessHandle.current().pid()).build();
+        CaptureSettings.builder()
+            .setSelfTgid((int) ProcessHandle.current().pid())
+            .setProgramVariant(ProgramVariant.parse(System.getProperty("programs", "auto")))
+            .build();
     try (KernelCapture capture = KernelCapture.open(settings)) {
       RingBufferReader ring = capture.ringBuffer();
       long[] events = new long[1];
@@ -34,7 +39,9 @@ public final class BpfCostHarness {
               + ProcessHandle.current().pid()
               + ", "
               + capture.attachedPrograms().size()
-              + " programs");
+              + " programs, "
+              + capture.programVariant().label()
+              + " build");
       System.out.flush();
       while (System.in.read() >= 0) {
         // wait for stdin to close

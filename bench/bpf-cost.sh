@@ -12,6 +12,7 @@
 #
 # Environment: REPEATS [3]  DD_COUNT [2000000]  WRK_S [10]  PORT [18089]  JAR [target/wirespan-agent.jar]
 #              BUILD [1] (mvn package first)  WORKLOADS ["dd http"]  KEEP [] (non-empty: keep the run dir)
+#              PROGRAMS [auto] (the build of the programs: auto, kfunc or portable)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPEATS=${REPEATS:-3}
@@ -21,6 +22,7 @@ PORT=${PORT:-18089}
 JAR=${JAR:-target/wirespan-agent.jar}
 BUILD=${BUILD:-1}
 WORKLOADS=${WORKLOADS:-"dd http"}
+PROGRAMS=${PROGRAMS:-auto}
 
 [ "$(id -u)" = 0 ] || { echo "bpf-cost.sh: needs root" >&2; exit 1; }
 for tool in wrk nginx python3 taskset; do
@@ -44,7 +46,7 @@ trap cleanup EXIT
 
 # The capture, fed from a FIFO whose closing ends it; on CPU 0 with wrk, away from nginx.
 mkfifo "$RUN_DIR/in"
-taskset -c 0 java -cp "$JAR" bench/BpfCostHarness.java <"$RUN_DIR/in" >"$RUN_DIR/harness.out" 2>&1 &
+taskset -c 0 java -Dprograms="$PROGRAMS" -cp "$JAR" bench/BpfCostHarness.java <"$RUN_DIR/in" >"$RUN_DIR/harness.out" 2>&1 &
 HARNESS_PID=$!
 exec 3>"$RUN_DIR/in"
 for _ in $(seq 1 300); do
@@ -53,6 +55,7 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 grep -q '^ready' "$RUN_DIR/harness.out" || { echo "capture did not start" >&2; cat "$RUN_DIR/harness.out" >&2; exit 1; }
+grep '^ready' "$RUN_DIR/harness.out"
 # The JVM that holds the programs' fds (the background job's pid may be a shell around it).
 JAVA_PID=$(sed -n 's/^ready pid \([0-9]*\).*/\1/p' "$RUN_DIR/harness.out")
 # Run-time statistics on for as long as a BPF_ENABLE_STATS fd is open (rather than the

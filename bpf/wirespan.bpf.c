@@ -6,8 +6,8 @@
  * the "events" ring buffer, as struct ws_event.
  *
  * Per call: sys_enter decides whether the fd is a tracked TCP socket (anything
- * else leaves after one map lookup and a few reads of the fd table) and stashes
- * the arguments; sys_exit takes them back, advances the direction's stream
+ * that is not a socket leaves after a few reads of the fd table, before any map
+ * lookup) and stashes the arguments; sys_exit takes them back, advances the direction's stream
  * offset by the return value and copies the bytes from user memory.
  * Connections whose first payload is not HTTP/1.x stop producing events.
  *
@@ -41,6 +41,8 @@ __u64 next_conn_id = 0;
 
 /* Largest iovec array walked per call: later segments are not captured. */
 #define WS_MAX_IOV_SEGMENTS 16
+/* The ring's unread count is checked each time a CPU wrote this fraction of wakeup_bytes. */
+#define WS_WAKEUP_QUERY_FRACTION 16
 /* Non-HTTP payloads after which a connection first seen mid-stream is given up. */
 #define WS_UNKNOWN_ROLE_PROBES 4
 
@@ -65,41 +67,90 @@ static __always_inline bool is_self(__u32 tgid)
 	return self_tgid != 0 && tgid == self_tgid;
 }
 
-/* The struct file behind fd in the current process, or NULL. */
-static __always_inline struct file *fd_file(__s32 fd)
+/*
+ * The fd walk, in two builds (bpf/Makefile), the agent loading the first the
+ * running kernel accepts (dev.wirespan.capture.KernelCapture):
+ *   WS_KFUNC_FD_WALK (kernel 6.2+): the kernel objects behind a pointer read
+ *     from memory are cast with the bpf_rdonly_cast kfunc and read with plain
+ *     JIT-ed loads (fault-safe, like the probe reads, but no helper call each);
+ *   portable (5.12+): such objects are read with one bpf_probe_read_kernel per
+ *     field. Both reach task->files->fdt with plain loads, through the task's
+ *     BTF pointer (bpf_get_current_task_btf, 5.11+).
+ */
+#ifdef WS_KFUNC_FD_WALK
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+/* A pointer read from kernel memory, as the kernel type it points to. */
+#define ws_kernel_ptr(ptr, type) ((type *)bpf_rdonly_cast((ptr), bpf_core_type_id_kernel(type)))
+#define ws_read(ptr, field) ((ptr)->field)
+#else
+#define ws_kernel_ptr(ptr, type) ((type *)(ptr))
+#define ws_read(ptr, field) BPF_CORE_READ(ptr, field)
+#endif
+
+/* The struct file behind fd in task's process, or NULL. */
+static __always_inline struct file *fd_file(struct task_struct *task, __s32 fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct fdtable *fdt = task->files->fdt; /* NULL files (a kernel thread) reads as NULL */
 	struct file **fds;
 	struct file *file = NULL;
 
-	if (!fdt || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!fdt || (__u32)fd >= fdt->max_fds)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
+	fds = fdt->fd;
+#ifdef WS_KFUNC_FD_WALK
+	/*
+	 * The slot's offset depends on fd, and loads through a cast pointer need a
+	 * constant one: the slot itself is cast, as a struct whose first member is
+	 * a pointer, and that member loaded.
+	 */
+	file = (struct file *)ws_kernel_ptr(&fds[fd], struct list_head)->next;
+#else
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
 		return NULL;
-	return file;
+#endif
+	if (!file)
+		return NULL;
+	return ws_kernel_ptr(file, struct file);
 }
 
-/* The sock behind file when it is an IPv4/IPv6 TCP socket, else NULL. */
+/* Whether file is a socket of any kind: the one check every read and write pays. */
+static __always_inline bool is_socket(struct file *file)
+{
+#ifdef WS_KFUNC_FD_WALK
+	return (file->f_inode->i_mode & S_IFMT) == S_IFSOCK;
+#else
+	return (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) == S_IFSOCK;
+#endif
+}
+
+/* The sock behind socket file when it is an IPv4/IPv6 TCP socket, else NULL. */
 static __always_inline struct sock *tcp_sock_of(struct file *file)
 {
 	struct socket *sock;
 	struct sock *sk;
 	__u16 family;
 
-	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	sock = ws_kernel_ptr(ws_read(file, private_data), struct socket);
+	if (!sock || ws_read(sock, file) != file)
 		return NULL;
-	sock = BPF_CORE_READ(file, private_data);
-	if (!sock || BPF_CORE_READ(sock, file) != file)
+	sk = ws_read(sock, sk);
+	if (!sk || ws_read(sk, sk_protocol) != IPPROTO_TCP)
 		return NULL;
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return NULL;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	family = ws_read(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return NULL;
 	return sk;
+}
+
+/* The TCP sock behind fd in the current process, or NULL. */
+static __always_inline struct sock *fd_tcp_sock(__s32 fd, struct file **file_out)
+{
+	struct file *file = fd_file(bpf_get_current_task_btf(), fd);
+
+	if (!file || !is_socket(file))
+		return NULL;
+	*file_out = file;
+	return tcp_sock_of(file);
 }
 
 static __always_inline void v4_mapped(__u8 *dst, __be32 addr)
@@ -150,22 +201,15 @@ static __always_inline void local_endpoint(struct sock *sk, struct ws_endpoint *
 }
 
 /*
- * Remembers the local endpoint of the agent's TCP socket fd (when it has one).
+ * Remembers the local endpoint of the agent's TCP socket sk (when it has one).
  * Called on every write of the agent, so it updates the map only when the
  * endpoint is not already known for this very socket: once per connection.
  */
-static __always_inline void remember_self_socket(__s32 fd)
+static __always_inline void remember_self_socket(struct sock *sk)
 {
-	struct file *file = fd_file(fd);
 	struct ws_endpoint ep = {};
-	struct sock *sk;
 	__u64 owner, *known;
 
-	if (!file)
-		return;
-	sk = tcp_sock_of(file);
-	if (!sk)
-		return;
 	local_endpoint(sk, &ep);
 	if (ep.port == 0)
 		return; /* neither bound nor connected: nobody can be talking to it */
@@ -180,14 +224,11 @@ static __always_inline void remember_self_socket(__s32 fd)
 /* Forgets the agent's socket fd as it is closed (unless another socket took its endpoint since). */
 static __always_inline void forget_self_socket(__s32 fd)
 {
-	struct file *file = fd_file(fd);
 	struct ws_endpoint ep = {};
-	struct sock *sk;
+	struct file *file;
+	struct sock *sk = fd_tcp_sock(fd, &file);
 	__u64 *known;
 
-	if (!file)
-		return;
-	sk = tcp_sock_of(file);
 	if (!sk)
 		return;
 	local_endpoint(sk, &ep);
@@ -215,10 +256,29 @@ static __always_inline struct ws_event *scratch_event(void)
 	return bpf_map_lookup_elem(&scratch, &cpu);
 }
 
+/*
+ * Whether to wake the reader for a record of size bytes: once wakeup_bytes are
+ * unread. The ring is asked only once this CPU has written another
+ * 1/WS_WAKEUP_QUERY_FRACTION of wakeup_bytes since it last asked: the unread
+ * count reads the reader's consumer position, a cache line the reader writes
+ * on another CPU, and fetching it on every event cost more than the rest of
+ * the ring buffer work (bench/README.md). The wake-up comes at most that much
+ * per CPU late.
+ */
 static __always_inline __u64 wakeup_flags(__u32 size)
 {
+	__u32 zero = 0;
+	__u64 *unqueried;
+
 	if (!wakeup_bytes)
 		return 0; /* the kernel's default: wake when the reader has caught up */
+	unqueried = bpf_map_lookup_elem(&unqueried_bytes, &zero);
+	if (unqueried) {
+		*unqueried += size;
+		if (*unqueried < wakeup_bytes / WS_WAKEUP_QUERY_FRACTION)
+			return BPF_RB_NO_WAKEUP;
+		*unqueried = 0;
+	}
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes
 		       ? BPF_RB_FORCE_WAKEUP
 		       : BPF_RB_NO_WAKEUP;
@@ -244,12 +304,13 @@ static __always_inline void process_comm(char *dst)
 		__builtin_memset(dst, 0, WS_COMM_LEN);
 }
 
-/* Fills everything but payload-related fields from the connection. */
+/*
+ * Fills everything but payload-related fields from the connection and the
+ * calling thread (task: bpf_get_current_task_btf()).
+ */
 static __always_inline void fill_header(struct ws_event *e, const struct ws_conn *c, __u8 type,
-					 __s32 fd)
+					 __s32 fd, struct task_struct *task)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-
 	e->type = type;
 	e->role = c->role;
 	e->family = c->family;
@@ -257,13 +318,13 @@ static __always_inline void fill_header(struct ws_event *e, const struct ws_conn
 	e->local_port = c->local_port;
 	e->remote_port = c->remote_port;
 	e->tail_captured = 0;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
+	e->pid = task->tgid;
+	e->tid = task->pid;
 	e->fd = fd;
 	e->_pad1 = 0;
 	e->timestamp_ns = bpf_ktime_get_ns();
 	e->conn_id = c->conn_id;
-	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->cgroup_id = c->cgroup_id;
 	__builtin_memcpy(e->local_addr, c->local_addr, 16);
 	__builtin_memcpy(e->remote_addr, c->remote_addr, 16);
 	__builtin_memcpy(e->comm, c->comm, WS_COMM_LEN);
@@ -290,7 +351,7 @@ static __always_inline void emit_close(const struct ws_conn *c, __s32 fd)
 
 	if (!e)
 		return;
-	fill_header(e, c, WS_EVENT_CLOSE, fd);
+	fill_header(e, c, WS_EVENT_CLOSE, fd, bpf_get_current_task_btf());
 	e->direction = WS_DIR_EGRESS;
 	e->captured = 0;
 	e->offset = 0;
@@ -315,6 +376,14 @@ static __always_inline struct ws_conn *track(__u64 key, __s32 fd, struct file *f
 	c.conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
 	read_tuple(sk, &c);
 	process_comm(c.comm);
+	/*
+	 * Like the name, read once per connection rather than per event. A process
+	 * is moved to another cgroup only by an administrator's write to
+	 * cgroup.procs (a container's processes stay in its cgroup for life, and
+	 * the cgroup is what names the pod): events after such a move keep the
+	 * cgroup the connection started in.
+	 */
+	c.cgroup_id = bpf_get_current_cgroup_id();
 	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
 		count_loss(WS_LOSS_MAP_FULL);
 		return NULL;
@@ -323,23 +392,22 @@ static __always_inline struct ws_conn *track(__u64 key, __s32 fd, struct file *f
 }
 
 /*
- * The tracked connection behind fd, starting to track it (role unknown: opened
- * before the agent ran) when it is a TCP socket not seen yet. NULL otherwise.
+ * The tracked connection behind socket file fd of process tgid, starting to
+ * track it (role unknown: opened before the agent ran) when it is a TCP socket
+ * not seen yet. NULL otherwise.
  */
-static __always_inline struct ws_conn *conn_of(__u64 key, __s32 fd)
+static __always_inline struct ws_conn *conn_of(__u32 tgid, __s32 fd, struct file *file)
 {
+	__u64 key = conn_key(tgid, fd);
 	struct ws_conn *c = bpf_map_lookup_elem(&conns, &key);
-	struct file *file = fd_file(fd);
 	struct sock *sk;
 
-	if (!file)
-		return NULL;
 	if (c && c->file == (__u64)file)
 		return c;
 	sk = tcp_sock_of(file);
 	if (!sk) {
 		if (c) {
-			/* fd reused for something else: the tracked connection ended */
+			/* fd reused for another kind of socket: the tracked connection ended */
 			if (c->state == WS_PROTO_HTTP)
 				emit_close(c, fd);
 			bpf_map_delete_elem(&conns, &key);
@@ -347,6 +415,40 @@ static __always_inline struct ws_conn *conn_of(__u64 key, __s32 fd)
 		return NULL;
 	}
 	return track(key, fd, file, sk, WS_ROLE_UNKNOWN);
+}
+
+/*
+ * The tracked connection of the calling process's fd whose calls are to be
+ * captured, or NULL. Every read and write of every process comes here, so the
+ * order matters: fds that are not sockets (files, pipes, ...) leave after the
+ * fd walk, before any map lookup. A tracked connection whose fd was reused for
+ * one without a close() being seen (dup2, ...) keeps its conns entry until
+ * that fd is closed (enter_close ends it by key) or becomes a socket again.
+ */
+static __always_inline struct ws_conn *traced_conn(__s32 fd, __u8 direction)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *file;
+	struct ws_conn *c;
+	__u32 tgid;
+
+	if (fd < 0)
+		return NULL;
+	file = fd_file(task, fd);
+	if (!file || !is_socket(file))
+		return NULL;
+	tgid = task->tgid;
+	if (is_self(tgid)) {
+		struct sock *sk;
+
+		if (direction == WS_DIR_EGRESS && (sk = tcp_sock_of(file)))
+			remember_self_socket(sk);
+		return NULL;
+	}
+	c = conn_of(tgid, fd, file);
+	if (!c || c->state == WS_PROTO_NOT_HTTP)
+		return NULL;
+	return c;
 }
 
 /* The calling thread's pending-syscall slot, created on its first traced call. */
@@ -361,10 +463,9 @@ static __always_inline struct ws_pending *pending_slot(void)
 	return p;
 }
 
-/* Takes the arguments sys_enter stashed for the calling thread's syscall, if any. */
-static __always_inline bool take_pending(struct ws_pending *out)
+/* Takes the arguments sys_enter stashed for the syscall of task (the calling thread), if any. */
+static __always_inline bool take_pending(struct task_struct *task, struct ws_pending *out)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct ws_pending *p;
 
 	/*
@@ -382,23 +483,11 @@ static __always_inline bool take_pending(struct ws_pending *out)
 	return true;
 }
 
-static __always_inline int on_enter(__s32 fd, __u64 buf, __u64 count, __u8 kind, __u8 direction)
+/* Stashes the arguments of the calling thread's syscall for its sys_exit. */
+static __always_inline int stash(__s32 fd, __u64 buf, __u64 count, __u8 kind, __u8 direction)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct ws_pending *p;
-	struct ws_conn *c;
+	struct ws_pending *p = pending_slot();
 
-	if (fd < 0)
-		return 0;
-	if (is_self(tgid)) {
-		if (direction == WS_DIR_EGRESS)
-			remember_self_socket(fd);
-		return 0;
-	}
-	c = conn_of(conn_key(tgid, fd), fd);
-	if (!c || c->state == WS_PROTO_NOT_HTTP)
-		return 0;
-	p = pending_slot();
 	if (!p)
 		return 0;
 	p->buf = buf;
@@ -410,20 +499,22 @@ static __always_inline int on_enter(__s32 fd, __u64 buf, __u64 count, __u8 kind,
 	return 0;
 }
 
+static __always_inline int on_enter(__s32 fd, __u64 buf, __u64 count, __u8 kind, __u8 direction)
+{
+	if (!traced_conn(fd, direction))
+		return 0;
+	return stash(fd, buf, count, kind, direction);
+}
+
 static __always_inline int on_enter_msg(__s32 fd, __u64 msg_ptr, __u8 direction)
 {
 	struct user_msghdr msg;
 
-	if (fd < 0)
+	if (!traced_conn(fd, direction))
 		return 0;
-	if (is_self(bpf_get_current_pid_tgid() >> 32)) {
-		if (direction == WS_DIR_EGRESS)
-			remember_self_socket(fd);
-		return 0;
-	}
 	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)msg_ptr))
 		return 0;
-	return on_enter(fd, (__u64)msg.msg_iov, msg.msg_iovlen, WS_CALL_VECTOR, direction);
+	return stash(fd, (__u64)msg.msg_iov, msg.msg_iovlen, WS_CALL_VECTOR, direction);
 }
 
 /* Copies up to want bytes of a flat user buffer; returns the bytes copied. */
@@ -566,18 +657,18 @@ static __always_inline bool starts_http(__u64 word, __u32 n)
 
 static __always_inline int on_exit(long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct ws_pending p;
 	struct ws_conn *c;
 	struct ws_event *e;
 	__u64 key, offset, word, tail_from;
 	__u32 want, captured = 0, tail = 0;
 
-	if (!take_pending(&p))
+	if (!take_pending(task, &p))
 		return 0;
 	if (ret <= 0)
 		return 0;
-	key = conn_key(pid_tgid >> 32, p.fd);
+	key = conn_key(task->tgid, p.fd);
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c) {
 		/*
@@ -588,7 +679,11 @@ static __always_inline int on_exit(long ret)
 		 * gets a new id whose offsets start at 0; user space joins it to the
 		 * connection it knew (see ConnectionTracker).
 		 */
-		c = conn_of(key, p.fd);
+		struct file *file = fd_file(task, p.fd);
+
+		if (!file || !is_socket(file))
+			return 0;
+		c = conn_of(task->tgid, p.fd, file);
 		if (!c)
 			return 0;
 	}
@@ -662,7 +757,7 @@ static __always_inline int on_exit(long ret)
 		}
 	}
 
-	fill_header(e, c, WS_EVENT_DATA, p.fd);
+	fill_header(e, c, WS_EVENT_DATA, p.fd, task);
 	e->direction = p.direction;
 	e->flags = p.kind == WS_CALL_SENDFILE ? WS_FLAG_SENDFILE : 0;
 	e->captured = captured + tail;
@@ -794,51 +889,35 @@ SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
 	__s32 fd = ctx->args[0];
-	struct ws_pending *p;
 	struct file *file;
 
-	if (fd < 0)
+	if (fd < 0 || !fd_tcp_sock(fd, &file))
 		return 0;
-	file = fd_file(fd);
-	if (!file || !tcp_sock_of(file))
-		return 0;
-	p = pending_slot();
-	if (!p)
-		return 0;
-	p->buf = 0;
-	p->count = 0;
-	p->fd = fd;
-	p->kind = WS_CALL_CONNECT;
-	p->direction = 0;
-	p->valid = 1;
-	return 0;
+	return stash(fd, 0, 0, WS_CALL_CONNECT, 0);
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
 int exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct ws_pending p;
 	struct file *file;
 	struct sock *sk;
 	__s32 fd;
 
-	if (!take_pending(&p))
+	if (!take_pending(task, &p))
 		return 0;
 	fd = p.fd;
 	/* a non-blocking connect returns -EINPROGRESS with the tuple already chosen */
 	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;
-	if (is_self(pid_tgid >> 32)) {
-		remember_self_socket(fd);
+	sk = fd_tcp_sock(fd, &file);
+	if (!sk)
 		return 0;
-	}
-	file = fd_file(fd);
-	if (!file)
-		return 0;
-	sk = tcp_sock_of(file);
-	if (sk)
-		track(conn_key(pid_tgid >> 32, fd), fd, file, sk, WS_ROLE_CLIENT);
+	if (is_self(task->tgid))
+		remember_self_socket(sk);
+	else
+		track(conn_key(task->tgid, fd), fd, file, sk, WS_ROLE_CLIENT);
 	return 0;
 }
 
@@ -851,10 +930,7 @@ static __always_inline int on_accept_exit(long ret)
 
 	if (ret < 0 || is_self(tgid))
 		return 0;
-	file = fd_file(fd);
-	if (!file)
-		return 0;
-	sk = tcp_sock_of(file);
+	sk = fd_tcp_sock(fd, &file);
 	if (sk)
 		track(conn_key(tgid, fd), fd, file, sk, WS_ROLE_SERVER);
 	return 0;

@@ -51,7 +51,7 @@ struct ws_event {
 	__u32 _pad1;
 	__u64 timestamp_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	__u64 conn_id;      /* unique per connection, survives fd reuse */
-	__u64 cgroup_id;
+	__u64 cgroup_id;    /* the process's cgroup (v2) when the connection was first seen */
 	__u64 offset;       /* stream offset of the first byte of this call, per direction */
 	__u64 len;          /* bytes the syscall really moved (its return value) */
 	__u8  local_addr[16];

@@ -22,6 +22,11 @@ typedef _Bool bool;
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
+/* Any kernel struct whose first member is a pointer: see fd_file in wirespan.bpf.c. */
+struct list_head {
+	struct list_head *next;
+};
+
 struct in6_addr {
 	union {
 		__u8 u6_addr8[16];
@@ -81,6 +86,8 @@ struct bpf_local_storage;
 
 struct task_struct {
 	struct bpf_local_storage *bpf_storage; /* task-local storage of BPF maps, NULL if none */
+	int pid;  /* the thread's id */
+	int tgid; /* its process's id */
 	struct files_struct *files;
 	struct task_struct *group_leader;
 	char comm[16];

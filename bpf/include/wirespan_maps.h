@@ -20,6 +20,7 @@ struct ws_conn {
 	__u64 file;      /* struct file * at tracking time: another one means the fd was reused */
 	__u64 conn_id;
 	__u64 offset[2]; /* running stream offsets, indexed by WS_DIR_* */
+	__u64 cgroup_id; /* the process's cgroup when tracking started (see track) */
 	__u8  role;
 	__u8  family;
 	__u8  state;     /* WS_PROTO_* */
@@ -101,6 +102,18 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } losses SEC(".maps");
+
+/*
+ * Ring buffer bytes this CPU wrote since it last asked the ring how much is
+ * unread (see wakeup_flags). Per CPU: a shared counter would bounce between
+ * CPUs on every event.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} unqueried_bytes SEC(".maps");
 
 /*
  * Local endpoints of the agent's own TCP sockets -> the struct sock * that has

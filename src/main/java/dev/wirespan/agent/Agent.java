@@ -192,6 +192,12 @@ public final class Agent implements AutoCloseable {
 
     RingBufferReader ring = capture.ringBuffer();
     metrics.gauge(
+        "wirespan_kernel_programs_info",
+        "1, labelled with the build of the BPF programs that runs (kfunc or portable).",
+        () -> 1,
+        "variant",
+        capture.programVariant().label());
+    metrics.gauge(
         "wirespan_ring_buffer_used_bytes", "Unread bytes in the kernel ring buffer.", ring::availableBytes);
     metrics.gauge(
         "wirespan_ring_buffer_size_bytes", "Size of the kernel ring buffer.", ring::capacity);

@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.logging.Level;
 import dev.wirespan.capture.CaptureSettings;
+import dev.wirespan.capture.ProgramVariant;
 import dev.wirespan.export.ExportSettings;
 import dev.wirespan.export.ExportSettings.Compression;
 import dev.wirespan.export.ExportSettings.Output;
@@ -144,6 +145,12 @@ public final class AgentConfig {
     if (Long.bitCount(ring) != 1) {
       throw v.invalid(Setting.RING_BUFFER_SIZE, "a power of two such as 4MiB or 8MiB");
     }
+    ProgramVariant programs;
+    try {
+      programs = ProgramVariant.parse(v.string(Setting.KERNEL_PROGRAMS));
+    } catch (IllegalArgumentException e) {
+      throw v.invalid(Setting.KERNEL_PROGRAMS, "auto, kfunc or portable");
+    }
     return CaptureSettings.builder()
         .setCaptureBytes((int) v.bytes(Setting.CAPTURE_BYTES, MIN_CAPTURE_BYTES, MAX_CAPTURE_BYTES))
         .setRingBufferBytes(Math.toIntExact(ring))
@@ -152,6 +159,7 @@ public final class AgentConfig {
                 Setting.MAX_KERNEL_CONNECTIONS,
                 CaptureSettings.MIN_CONNECTION_MAP_ENTRIES,
                 MAX_KERNEL_CONNECTIONS))
+        .setProgramVariant(programs)
         .build();
   }
 

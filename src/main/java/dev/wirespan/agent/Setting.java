@@ -55,6 +55,11 @@ public enum Setting {
       List.of("WIRESPAN_RING_BUFFER_SIZE"),
       "8MiB",
       "Kernel ring buffer size, a power of two."),
+  KERNEL_PROGRAMS(
+      "kernel-programs",
+      List.of("WIRESPAN_KERNEL_PROGRAMS"),
+      "auto",
+      "Build of the BPF programs: auto (kfunc where the kernel has it), kfunc (6.2+) or portable (5.12+)."),
   RESPONSE_TIMEOUT(
       "response-timeout",
       List.of("WIRESPAN_RESPONSE_TIMEOUT"),

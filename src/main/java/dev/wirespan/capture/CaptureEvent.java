@@ -156,6 +156,10 @@ public final class CaptureEvent {
     return buf.getLong(base + OFF_CONN_ID);
   }
 
+  /**
+   * The process's cgroup (v2) id when the kernel side started tracking the connection: read once
+   * per connection, since a process only changes cgroup when an administrator moves it.
+   */
   public long cgroupId() {
     return buf.getLong(base + OFF_CGROUP_ID);
   }

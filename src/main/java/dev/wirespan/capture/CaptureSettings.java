@@ -1,5 +1,7 @@
 package dev.wirespan.capture;
 
+import java.util.Objects;
+
 /**
  * How the kernel capture is sized and tuned; immutable. Every value is checked when built, so
  * that {@link KernelCapture#open} only fails for reasons of the machine.
@@ -33,7 +35,9 @@ public final class CaptureSettings {
    * Unread bytes at which the kernel wakes the reader. 64 KiB is 1/128 of the default ring: the
    * reader is woken about 16 times per MiB of events (a few thousand events per wake-up at full
    * load instead of one each), long before the ring fills; below it the reader's poll timeout
-   * bounds the delay. 0 wakes the reader whenever it has caught up (the kernel's default).
+   * bounds the delay. 0 wakes the reader whenever it has caught up (the kernel's default). Each CPU
+   * checks the unread count once per 1/16 of this it has written (reading it costs a cache miss
+   * per event otherwise), so the wake-up may come that much per CPU later.
    */
   public static final long DEFAULT_WAKEUP_BYTES = 64 * 1024;
   /** The wake-up threshold may be at most this fraction of the ring, or events would be lost. */
@@ -53,6 +57,7 @@ public final class CaptureSettings {
   private final long wakeupBytes;
   private final int selfTgid;
   private final int connectionMapEntries;
+  private final ProgramVariant programVariant;
 
   private CaptureSettings(Builder b) {
     this.captureBytes = b.captureBytes;
@@ -61,6 +66,7 @@ public final class CaptureSettings {
     this.wakeupBytes = b.wakeupBytes;
     this.selfTgid = b.selfTgid;
     this.connectionMapEntries = b.connectionMapEntries;
+    this.programVariant = b.programVariant;
   }
 
   public static Builder builder() {
@@ -79,7 +85,8 @@ public final class CaptureSettings {
         .setRingBufferBytes(ringBufferBytes)
         .setWakeupBytes(wakeupBytes)
         .setSelfTgid(selfTgid)
-        .setConnectionMapEntries(connectionMapEntries);
+        .setConnectionMapEntries(connectionMapEntries)
+        .setProgramVariant(programVariant);
   }
 
   /**
@@ -122,6 +129,11 @@ public final class CaptureSettings {
     return connectionMapEntries;
   }
 
+  /** Which build of the capture programs to load; {@link ProgramVariant#AUTO} by default. */
+  public ProgramVariant programVariant() {
+    return programVariant;
+  }
+
   @Override
   public String toString() {
     return "CaptureSettings{captureBytes="
@@ -136,6 +148,8 @@ public final class CaptureSettings {
         + selfTgid
         + ", connectionMapEntries="
         + connectionMapEntries
+        + ", programVariant="
+        + programVariant.label()
         + '}';
   }
 
@@ -147,6 +161,7 @@ public final class CaptureSettings {
     private long wakeupBytes = DEFAULT_WAKEUP_BYTES;
     private int selfTgid = Math.toIntExact(ProcessHandle.current().pid());
     private int connectionMapEntries = DEFAULT_CONNECTION_MAP_ENTRIES;
+    private ProgramVariant programVariant = ProgramVariant.AUTO;
 
     private Builder() {}
 
@@ -213,6 +228,16 @@ public final class CaptureSettings {
     /** At least {@link #MIN_CONNECTION_MAP_ENTRIES}. */
     public Builder setConnectionMapEntries(int connectionMapEntries) {
       this.connectionMapEntries = checkEntries("connectionMapEntries", connectionMapEntries);
+      return this;
+    }
+
+    /**
+     * {@link ProgramVariant#AUTO} (the default) picks by kernel; {@link ProgramVariant#PORTABLE}
+     * forces the build that loads on every supported kernel; {@link ProgramVariant#KFUNC} fails to
+     * open on kernels without it.
+     */
+    public Builder setProgramVariant(ProgramVariant programVariant) {
+      this.programVariant = Objects.requireNonNull(programVariant, "programVariant");
       return this;
     }
 

@@ -18,14 +18,19 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * The running kernel capture: the BPF object {@value #OBJECT_RESOURCE} loaded with its settings,
- * every program attached to its syscall tracepoint, the event ring buffer mapped for reading and
- * the loss counters. Closing detaches everything; it is idempotent and thread-safe, so a shutdown
- * hook may call it while the capture thread polls.
+ * The running kernel capture: a build of the BPF object (see {@link ProgramVariant}) loaded with
+ * its settings, every program attached to its syscall tracepoint, the event ring buffer mapped for
+ * reading and the loss counters. Closing detaches everything; it is idempotent and thread-safe, so
+ * a shutdown hook may call it while the capture thread polls.
  */
 public final class KernelCapture implements AutoCloseable {
-  /** Classpath resource of the compiled BPF object (built from {@code bpf/wirespan.bpf.c}). */
+  /**
+   * Classpath resource of the portable BPF object (built from {@code bpf/wirespan.bpf.c}), the one
+   * every supported kernel loads.
+   */
   public static final String OBJECT_RESOURCE = "/bpf/wirespan.bpf.o";
+  /** The kfunc the {@link ProgramVariant#KFUNC} build calls: its presence in the kernel's BTF. */
+  static final String KFUNC_NEEDED = "bpf_rdonly_cast";
 
   static final Path TRACEFS = Path.of("/sys/kernel/tracing");
   static final Path KERNEL_BTF = Path.of("/sys/kernel/btf/vmlinux");
@@ -60,6 +65,7 @@ public final class KernelCapture implements AutoCloseable {
   private final List<String> programNames;
   private final RingBufferReader ringBuffer;
   private final KernelLossCounters lossCounters;
+  private final ProgramVariant programVariant;
   private boolean closed;
 
   private KernelCapture(
@@ -69,7 +75,8 @@ public final class KernelCapture implements AutoCloseable {
       List<Pointer> links,
       List<String> programNames,
       RingBufferReader ringBuffer,
-      KernelLossCounters lossCounters) {
+      KernelLossCounters lossCounters,
+      ProgramVariant programVariant) {
     this.settings = settings;
     this.objectBytes = objectBytes;
     this.object = object;
@@ -77,12 +84,14 @@ public final class KernelCapture implements AutoCloseable {
     this.programNames = List.copyOf(programNames);
     this.ringBuffer = ringBuffer;
     this.lossCounters = lossCounters;
+    this.programVariant = programVariant;
   }
 
   /**
    * Loads and attaches the capture: mounts tracefs at /sys/kernel/tracing if needed, opens the
-   * embedded object, applies {@code settings}, loads and attaches every program and maps the ring
-   * buffer.
+   * embedded object of the variant the settings ask for (for {@link ProgramVariant#AUTO}: the
+   * kfunc build when the kernel's BTF has {@value #KFUNC_NEEDED} and it loads, else the portable
+   * one), applies {@code settings}, loads and attaches every program and maps the ring buffer.
    *
    * @throws CaptureException naming the missing capability, kernel feature or library
    */
@@ -95,48 +104,51 @@ public final class KernelCapture implements AutoCloseable {
               + " missing: the kernel needs CONFIG_DEBUG_INFO_BTF=y for CO-RE programs");
     }
     ensureTracefs();
-    byte[] elf = readObject();
     LibBpf bpf = libBpf();
     LibBpfLog.install();
-    LibBpfLog.clearRecentWarnings();
-
-    Memory objectBytes = new Memory(elf.length);
-    objectBytes.write(0, elf, 0, elf.length);
-    Pointer object =
-        bpf.bpf_object__open_mem(objectBytes, elf.length, new LibBpf.OpenOptions(OBJECT_NAME));
-    if (object == null) {
-      throw new CaptureException(
-          "cannot open the BPF object " + OBJECT_RESOURCE + ": " + describe(Native.getLastError()));
+    int cpus = bpf.libbpf_num_possible_cpus();
+    if (cpus <= 0) {
+      throw new CaptureException("cannot count the possible CPUs: " + describe(-cpus));
     }
+
+    ProgramVariant variant = settings.programVariant();
+    LoadedObject loaded;
+    if (variant != ProgramVariant.AUTO) {
+      loaded = load(variant, settings, cpus);
+    } else if (!kernelHasKfunc()) {
+      loaded = load(ProgramVariant.PORTABLE, settings, cpus);
+    } else {
+      try {
+        loaded = load(ProgramVariant.KFUNC, settings, cpus);
+      } catch (CaptureException e) {
+        // Should not happen where the kfunc exists; the portable build still captures everything.
+        LOG.log(
+            Level.WARNING,
+            "the kfunc build of the capture programs did not load, using the portable one: {0}",
+            e.getMessage());
+        loaded = load(ProgramVariant.PORTABLE, settings, cpus);
+      }
+    }
+
+    Pointer object = loaded.object();
     List<Pointer> links = new ArrayList<>();
     List<String> names = new ArrayList<>();
     RingBufferReader reader = null;
     try {
-      int cpus = bpf.libbpf_num_possible_cpus();
-      if (cpus <= 0) {
-        throw new CaptureException("cannot count the possible CPUs: " + describe(-cpus));
-      }
-      setMaxEntries(object, MAP_EVENTS, settings.ringBufferBytes());
-      setMaxEntries(object, MAP_CONNECTIONS, settings.connectionMapEntries());
-      setMaxEntries(object, MAP_SCRATCH, cpus);
-      writeRodata(object, settings);
-
-      int err = bpf.bpf_object__load(object);
-      if (err < 0) {
-        throw loadFailure(-err);
-      }
       attachAll(object, links, names);
-
       Pointer events = map(object, MAP_EVENTS);
       reader = RingBufferReader.map(bpf.bpf_map__fd(events), bpf.bpf_map__max_entries(events));
       KernelLossCounters counters =
           new KernelLossCounters(bpf.bpf_map__fd(map(object, MAP_LOSSES)), cpus);
       LOG.log(
           Level.INFO,
-          "kernel capture attached: {0} programs, {1}",
+          "kernel capture attached: {0} programs, {1} variant ({2}), {3}",
           links.size(),
+          loaded.variant().label(),
+          loaded.variant().description(),
           settings);
-      return new KernelCapture(settings, objectBytes, object, links, names, reader, counters);
+      return new KernelCapture(
+          settings, loaded.bytes(), object, links, names, reader, counters, loaded.variant());
     } catch (RuntimeException e) {
       if (reader != null) {
         reader.close();
@@ -146,6 +158,56 @@ public final class KernelCapture implements AutoCloseable {
       }
       bpf.bpf_object__close(object);
       throw e;
+    }
+  }
+
+  /** A BPF object loaded into the kernel (maps created, programs verified), not attached yet. */
+  private record LoadedObject(ProgramVariant variant, Memory bytes, Pointer object) {}
+
+  /** Opens the embedded object of {@code variant}, sizes its maps, writes its settings, loads it. */
+  private static LoadedObject load(ProgramVariant variant, CaptureSettings settings, int cpus) {
+    LibBpf bpf = LibBpf.INSTANCE;
+    String resource = variant.objectResource();
+    byte[] elf = readObject(resource);
+    LibBpfLog.clearRecentWarnings();
+    Memory objectBytes = new Memory(elf.length);
+    objectBytes.write(0, elf, 0, elf.length);
+    Pointer object =
+        bpf.bpf_object__open_mem(objectBytes, elf.length, new LibBpf.OpenOptions(OBJECT_NAME));
+    if (object == null) {
+      throw new CaptureException(
+          "cannot open the BPF object " + resource + ": " + describe(Native.getLastError()));
+    }
+    try {
+      setMaxEntries(object, MAP_EVENTS, settings.ringBufferBytes());
+      setMaxEntries(object, MAP_CONNECTIONS, settings.connectionMapEntries());
+      setMaxEntries(object, MAP_SCRATCH, cpus);
+      writeRodata(object, settings);
+      int err = bpf.bpf_object__load(object);
+      if (err < 0) {
+        throw loadFailure(-err);
+      }
+      return new LoadedObject(variant, objectBytes, object);
+    } catch (RuntimeException e) {
+      bpf.bpf_object__close(object);
+      throw e;
+    }
+  }
+
+  /**
+   * Whether the running kernel's BTF declares the kfunc the {@link ProgramVariant#KFUNC} build
+   * calls, i.e. whether {@link ProgramVariant#AUTO} picks that build.
+   */
+  public static boolean kernelHasKfunc() {
+    LibBpf bpf = LibBpf.INSTANCE;
+    Pointer btf = bpf.btf__load_vmlinux_btf();
+    if (btf == null) {
+      return false; // libbpf's load will say what is wrong with the kernel's BTF
+    }
+    try {
+      return bpf.btf__find_by_name_kind(btf, KFUNC_NEEDED, LibBpf.BTF_KIND_FUNC) > 0;
+    } finally {
+      bpf.btf__free(btf);
     }
   }
 
@@ -161,6 +223,11 @@ public final class KernelCapture implements AutoCloseable {
   /** The kernel side's loss counters, for metrics scrapes. */
   public KernelLossCounters lossCounters() {
     return lossCounters;
+  }
+
+  /** The build of the programs that runs: {@link ProgramVariant#KFUNC} or {@link ProgramVariant#PORTABLE}. */
+  public ProgramVariant programVariant() {
+    return programVariant;
   }
 
   /** Names of the attached programs (e.g. "enter_write"). */
@@ -234,17 +301,17 @@ public final class KernelCapture implements AutoCloseable {
     }
   }
 
-  private static byte[] readObject() {
-    try (InputStream in = KernelCapture.class.getResourceAsStream(OBJECT_RESOURCE)) {
+  private static byte[] readObject(String resource) {
+    try (InputStream in = KernelCapture.class.getResourceAsStream(resource)) {
       if (in == null) {
         throw new CaptureException(
             "BPF object "
-                + OBJECT_RESOURCE
+                + resource
                 + " not on the classpath: the build was made with -DskipBpf (or without clang)");
       }
       return in.readAllBytes();
     } catch (IOException e) {
-      throw new CaptureException("cannot read the BPF object " + OBJECT_RESOURCE, e);
+      throw new CaptureException("cannot read the BPF object " + resource, e);
     }
   }
 

@@ -32,6 +32,8 @@ public interface LibBpf extends Library {
   /** {@code libbpf_print_level}: LIBBPF_DEBUG. */
   int LIBBPF_DEBUG = 2;
 
+  /** {@code BTF_KIND_FUNC}: a function (in the kernel's BTF, also every kfunc). */
+  int BTF_KIND_FUNC = 12;
   /** {@code BTF_KIND_VAR}: a global variable. */
   int BTF_KIND_VAR = 14;
   /** {@code BTF_KIND_DATASEC}: a data section (.rodata, .bss, ...) and its variables. */
@@ -114,6 +116,15 @@ public interface LibBpf extends Library {
 
   /** Detaches and frees a link: 0 or a negative errno. NULL is a no-op. */
   int bpf_link__destroy(Pointer link);
+
+  /**
+   * Parses the running kernel's BTF (/sys/kernel/btf/vmlinux); NULL with errno set on failure.
+   * Free it with {@link #btf__free}.
+   */
+  Pointer btf__load_vmlinux_btf();
+
+  /** Frees a BTF object this process loaded; NULL is a no-op. */
+  void btf__free(Pointer btf);
 
   /** The id of the type named {@code name} of kind {@code kind}, or a negative errno. */
   int btf__find_by_name_kind(Pointer btf, String name, int kind);

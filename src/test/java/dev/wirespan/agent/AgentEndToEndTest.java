@@ -3,6 +3,7 @@ package dev.wirespan.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.sun.net.httpserver.HttpServer;
+import dev.wirespan.capture.KernelCapture;
 import dev.wirespan.testing.AgentProcess;
 import dev.wirespan.testing.OtlpTestReceiver;
 import dev.wirespan.testing.OtlpTestReceiver.ReceivedSpan;
@@ -302,6 +303,9 @@ class AgentEndToEndTest {
     awaitSpans(pathContains(token), 2);
     String metrics = agent.get("/metrics").body();
     assertThat(metrics).contains("wirespan_events_total").contains("wirespan_lost_total{stage=\"kernel\",cause=\"ringbuf_full\"}");
+    // The build of the BPF programs that runs: by default the kfunc one where the kernel has it.
+    String variant = KernelCapture.kernelHasKfunc() ? "kfunc" : "portable";
+    assertThat(metrics).contains("wirespan_kernel_programs_info{variant=\"" + variant + "\"} 1");
     assertThat(agent.metric("wirespan_events_total")).isPositive();
     assertThat(agent.metric("wirespan_spans_exported_total")).isPositive();
     assertThat(agent.get("/healthz").statusCode()).isEqualTo(200);

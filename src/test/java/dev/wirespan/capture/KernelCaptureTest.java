@@ -25,6 +25,8 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
@@ -42,7 +44,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The real BPF programs in this kernel, observing this JVM's own sockets (selfTgid = 0): what the
- * ring buffer says must be exactly what the sockets carried.
+ * ring buffer says must be exactly what the sockets carried. Runs with the build the agent picks
+ * by default ({@link ProgramVariant#AUTO}); {@link PortableKernelCaptureTest} runs the same
+ * checks with the portable build forced.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class KernelCaptureTest {
@@ -65,8 +69,13 @@ class KernelCaptureTest {
   private static final long BURST_WAIT_SECONDS = 20;
   private static final String SYSCALL_POLL = "7";
   private static final String SYSCALL_PPOLL = "271";
+  /** The fd {@code exec 3<>...} gives in bash. */
+  private static final int BASH_REDIRECTED_FD = 3;
+  private static final int CLOSE_WAIT_MILLIS = 5000;
 
   private final List<CapturedEvent> events = new CopyOnWriteArrayList<>();
+  /** Processes whose events the collector keeps: this one, and children of some tests. */
+  private final Set<Integer> watchedPids = ConcurrentHashMap.newKeySet();
   private KernelCapture capture;
   private Thread collector;
   private volatile boolean collecting;
@@ -86,7 +95,12 @@ class KernelCaptureTest {
 
     capture =
         KernelCapture.open(
-            CaptureSettings.builder().setSelfTgid(0).setCaptureBytes(CAPTURE_BYTES).build());
+            CaptureSettings.builder()
+                .setSelfTgid(0)
+                .setCaptureBytes(CAPTURE_BYTES)
+                .setProgramVariant(variant())
+                .build());
+    watchedPids.add(PID);
     collecting = true;
     collector =
         new Thread(
@@ -96,7 +110,7 @@ class KernelCaptureTest {
                     .ringBuffer()
                     .poll(
                         e -> {
-                          if (e.pid() == PID) {
+                          if (watchedPids.contains(e.pid())) {
                             events.add(CapturedEvent.copyOf(e));
                           }
                         },
@@ -121,6 +135,22 @@ class KernelCaptureTest {
         c.close();
       }
     }
+  }
+
+  /** The build these tests load. */
+  ProgramVariant variant() {
+    return ProgramVariant.AUTO;
+  }
+
+  /** The build that must run: the kfunc one wherever the kernel has the kfunc. */
+  ProgramVariant expectedVariant() {
+    return KernelCapture.kernelHasKfunc() ? ProgramVariant.KFUNC : ProgramVariant.PORTABLE;
+  }
+
+  @Test
+  void theExpectedBuildOfTheProgramsRuns() {
+    assertThat(capture.programVariant()).isEqualTo(expectedVariant());
+    assertThat(capture.settings().programVariant()).isEqualTo(variant());
   }
 
   @ParameterizedTest
@@ -401,7 +431,11 @@ class KernelCaptureTest {
     byte[] response = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".getBytes(US_ASCII);
     List<CapturedEvent> seen = new CopyOnWriteArrayList<>();
     try (KernelCapture excludingSelf =
-            KernelCapture.open(CaptureSettings.builder().setCaptureBytes(CAPTURE_BYTES).build());
+            KernelCapture.open(
+                CaptureSettings.builder()
+                    .setCaptureBytes(CAPTURE_BYTES)
+                    .setProgramVariant(variant())
+                    .build());
         ServerSocket server = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
       assertThat(excludingSelf.settings().selfTgid()).isEqualTo(PID);
       int port = server.getLocalPort();
@@ -458,6 +492,73 @@ class KernelCaptureTest {
       awaitEvents(
           e -> e.localPort() == port && e.pid() == PID,
           l -> l.stream().anyMatch(CapturedEvent::isClose));
+    }
+  }
+
+  /**
+   * A tracked fd replaced without a close() the programs see (dup2 by bash's {@code exec 3<...}):
+   * first by another socket, whose traffic is a new connection, then by a file, whose reads are
+   * not captured. Each replaced connection ends with its CLOSE. bash only reads, and with {@code
+   * read -u 3}, on fd 3 itself ({@code >&3} would write through a copy on fd 1).
+   */
+  @Test
+  void aTrackedFdReplacedByDup2EndsItsConnection() throws Exception {
+    byte[] greeting = "HTTP/1.1 204 No Content\r\n\r\n".getBytes(US_ASCII);
+    Path file = Files.createTempFile("wirespan-reuse", ".txt");
+    Files.writeString(file, "GET /not-http-but-a-file HTTP/1.1\n", US_ASCII);
+    try (ServerSocket server = new ServerSocket(0, 2, InetAddress.getByName("127.0.0.1"))) {
+      int port = server.getLocalPort();
+      String connectAndRead =
+          "exec 3<>/dev/tcp/127.0.0.1/" + port + "; read -r -N " + greeting.length + " -u 3 a; ";
+      // Waits for a line first, so that its pid is watched before it makes any call.
+      Process child =
+          new ProcessBuilder(
+                  "bash",
+                  "-c",
+                  "read -r go; " + connectAndRead + connectAndRead
+                      + "exec 3<" + file + "; read -r -u 3 line; exec 3<&-; echo done")
+              .redirectErrorStream(true)
+              .start();
+      int childPid = (int) child.pid();
+      watchedPids.add(childPid);
+      child.getOutputStream().write('\n');
+      child.getOutputStream().flush();
+      int[] clientPorts = new int[2];
+      for (int i = 0; i < clientPorts.length; i++) {
+        try (Socket accepted = server.accept()) {
+          clientPorts[i] = accepted.getPort();
+          accepted.getOutputStream().write(greeting);
+          accepted.getOutputStream().flush();
+          // bash replaces fd 3 with the next socket (or the file) once it has read the greeting
+          readUntilClosedOrTimeout(accepted);
+        }
+      }
+      assertThat(child.waitFor(JOIN_SECONDS, TimeUnit.SECONDS)).isTrue();
+      assertThat(new String(child.getInputStream().readAllBytes(), US_ASCII)).isEqualTo("done\n");
+
+      for (int clientPort : clientPorts) {
+        List<CapturedEvent> side =
+            awaitEvents(
+                e -> e.pid() == childPid && e.between(clientPort, port),
+                l -> l.stream().anyMatch(CapturedEvent::isClose));
+        assertThat(side.get(side.size() - 1).isClose()).isTrue();
+        assertThat(side.stream().filter(CapturedEvent::isClose)).hasSize(1);
+        assertThat(side).allMatch(e -> e.fd() == BASH_REDIRECTED_FD);
+        assertThat(side.stream().map(CapturedEvent::connectionId).distinct()).hasSize(1);
+        assertThat(stream(side, CaptureEvent.Direction.INGRESS)).isEqualTo(greeting);
+        assertThat(stream(side, CaptureEvent.Direction.EGRESS)).isEmpty();
+      }
+      List<CapturedEvent> childEvents = fromPid(events, childPid);
+      assertThat(childEvents.stream().map(CapturedEvent::connectionId).distinct()).hasSize(2);
+      // The file's line looks like a request: only a read taken for the old connection's could
+      // have made it an event. Events are read in order: once a later connection's are in, any
+      // such would be too.
+      httpBarrier();
+      assertThat(fromPid(events, childPid))
+          .hasSize(childEvents.size())
+          .allMatch(e -> e.touches(port));
+    } finally {
+      Files.deleteIfExists(file);
     }
   }
 
@@ -672,6 +773,18 @@ class KernelCaptureTest {
     byte[] b = in.readNBytes(n);
     assertThat(b).hasSize(n);
     return b;
+  }
+
+  /** Reads until the peer closes (or the socket's timeout passes), discarding what comes. */
+  private static void readUntilClosedOrTimeout(Socket s) throws IOException {
+    s.setSoTimeout(CLOSE_WAIT_MILLIS);
+    try {
+      while (s.getInputStream().read() >= 0) {
+        // nothing more is expected
+      }
+    } catch (java.net.SocketTimeoutException e) {
+      // the peer kept it open: the test's assertions say whether that was wrong
+    }
   }
 
   private static byte[] readUntilBlankLine(InputStream in) throws IOException {

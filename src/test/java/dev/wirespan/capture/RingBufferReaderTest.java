@@ -1,6 +1,7 @@
 package dev.wirespan.capture;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -94,6 +95,57 @@ class RingBufferReaderTest {
 
     assertThat(pollAll(5)).containsExactly("ok");
     assertThat(reader.malformedRecords()).isEqualTo(1);
+  }
+
+  @Test
+  void publishesTheConsumerPositionInStepsWhileDrainingAndAtTheEnd() {
+    int initial = 4;
+    int added = 60;
+    for (int i = 0; i < initial; i++) {
+      append("GET /" + i + " HTTP/1.1\r\n", 0);
+    }
+    // The kernel keeps writing while the reader drains: more than one step in all.
+    List<Long> published = new ArrayList<>();
+    AtomicInteger more = new AtomicInteger(added);
+    reader.poll(
+        e -> {
+          long pos = consumer.getLong(0);
+          if (published.isEmpty() || published.get(published.size() - 1) != pos) {
+            published.add(pos);
+          }
+          if (more.getAndDecrement() > 0) {
+            append("GET /more HTTP/1.1\r\n", 0);
+          }
+        },
+        0);
+
+    assertThat(reader.recordsRead()).isEqualTo(initial + added);
+    assertThat(producerPos).isGreaterThan(2L * RingBufferReader.RELEASE_STEP_BYTES);
+    assertThat(published.get(0)).isZero();
+    assertThat(published).hasSizeGreaterThanOrEqualTo(2);
+    for (int i = 1; i < published.size(); i++) {
+      assertThat(published.get(i) - published.get(i - 1))
+          .isGreaterThanOrEqualTo(RingBufferReader.RELEASE_STEP_BYTES);
+    }
+    assertThat(consumer.getLong(0)).isEqualTo(producerPos);
+  }
+
+  @Test
+  void aRecordWhoseSinkThrowsIsReleasedAndNotDeliveredAgain() {
+    append("one", 0);
+    long second = append("two", 0);
+
+    assertThatThrownBy(
+            () ->
+                reader.poll(
+                    e -> {
+                      throw new IllegalStateException("sink failed");
+                    },
+                    0))
+        .hasMessage("sink failed");
+    assertThat(consumer.getLong(0)).isEqualTo(second);
+    assertThat(pollAll(0)).containsExactly("two");
+    assertThat(consumer.getLong(0)).isEqualTo(producerPos);
   }
 
   @Test

@@ -74,7 +74,11 @@ class ChartTest {
           "JAVA_TOOL_OPTIONS");
 
   private static final Set<String> OPTIONAL_ENV =
-      Set.of("WIRESPAN_CLUSTER_NAME", "WIRESPAN_CONFIG", "OTEL_EXPORTER_OTLP_HEADERS");
+      Set.of(
+          "WIRESPAN_CLUSTER_NAME",
+          "WIRESPAN_CONFIG",
+          "OTEL_EXPORTER_OTLP_HEADERS",
+          "WIRESPAN_KERNEL_PROGRAMS");
 
   private static final List<String> CAPABILITIES = List.of("BPF", "PERFMON", "SYS_PTRACE", "DAC_READ_SEARCH");
   private static final int ADMIN_PORT = 9464;
@@ -215,6 +219,7 @@ class ChartTest {
     values.put("agent.maxKernelConnections", 4096);
     values.put("agent.spanQueueSize", 512);
     values.put("agent.clusterName", "prod-eu");
+    values.put("agent.kernelPrograms", "portable");
     values.put("agent.kubernetes", "enabled");
     values.put("agent.threadCorrelation", false);
     values.put("agent.statusInterval", "30s");
@@ -244,6 +249,7 @@ class ChartTest {
         .containsEntry("WIRESPAN_MAX_KERNEL_CONNECTIONS", "4096")
         .containsEntry("WIRESPAN_SPAN_QUEUE_SIZE", "512")
         .containsEntry("WIRESPAN_CLUSTER_NAME", "prod-eu")
+        .containsEntry("WIRESPAN_KERNEL_PROGRAMS", "portable")
         .containsEntry("WIRESPAN_KUBERNETES", "enabled")
         .containsEntry("WIRESPAN_THREAD_CORRELATION", "false")
         .containsEntry("WIRESPAN_STATUS_INTERVAL", "30s")
