@@ -37,6 +37,13 @@ RUN mkdir -p /usr/share/man/man1 \
  && apt-get update \
  && apt-get install -y --no-install-recommends openjdk-17-jre-headless libbpf1 libelf1 \
  && rm -rf /var/lib/apt/lists/*
+# The agent's memory defaults, here so that the Jib image (built on this stage) has them too; the
+# Helm chart passes the same flags (values.yaml jvm.*), its heap as a share of the memory limit.
+# docs/deployment.md ("Memory") gives each one's reason: a fixed heap ceiling (the JVM would
+# otherwise start with 1/64 of the host's memory), Serial GC, the JIT's freed memory returned to
+# the system every 5 s (JDK 17.0.9+), and 2 glibc malloc arenas instead of 8 per core.
+ENV JAVA_TOOL_OPTIONS="-Xmx128m -XX:+UseSerialGC -XX:TrimNativeHeapInterval=5000 -XX:+ExitOnOutOfMemoryError" \
+    MALLOC_ARENA_MAX=2
 
 # ---- runtime ----------------------------------------------------------------------------
 FROM runtime-base AS runtime

@@ -65,8 +65,13 @@ CONFIG = {
         "AGENT_ARGS",
         "--exporter=otlp --otlp-protocol=http/protobuf --otlp-endpoint=http://127.0.0.1:{otlp_sink_port}"
         " --kubernetes=disabled --status-interval=0"),
-    # The chart's default heap: 60 % (jvm.maxRamPercentage) of the 512 MiB memory limit.
-    "agent_java_opts": os.environ.get("AGENT_JAVA_OPTS", "-Xmx300m"),
+    # The agent's memory defaults (bin/dev, the image, the chart: docs/deployment.md, "Memory"):
+    # the chart's heap ceiling (50 % of its 256 MiB limit), Serial GC, native heap trimming.
+    "agent_java_opts": os.environ.get(
+        "AGENT_JAVA_OPTS",
+        "-Xmx128m -XX:+UseSerialGC -XX:TrimNativeHeapInterval=5000 -XX:+ExitOnOutOfMemoryError"),
+    # glibc malloc arenas of the agent process (MALLOC_ARENA_MAX; empty: glibc's default).
+    "agent_malloc_arena_max": os.environ.get("AGENT_MALLOC_ARENA_MAX", "2"),
 }
 AGENT_JAR = os.environ.get("AGENT_JAR", os.path.join(ROOT, "target", "wirespan-agent.jar"))
 BENCH_JAR = os.environ.get("BENCH_JAR", os.path.join(ROOT, "target", "jmh", "wirespan-bench.jar"))
@@ -195,6 +200,8 @@ def server_port(server):
 
 def start_agent(jfr_file=None):
     env = dict(os.environ)
+    if CONFIG["agent_malloc_arena_max"]:
+        env["MALLOC_ARENA_MAX"] = CONFIG["agent_malloc_arena_max"]
     if jfr_file:
         env["JAVA_TOOL_OPTIONS"] = f"-XX:StartFlightRecording=filename={jfr_file},settings=profile"
     cmd = ["java"] + CONFIG["agent_java_opts"].split() + [
@@ -686,7 +693,10 @@ def report(results):
               f" heap used at end {fmt(s['memory_end'].get('heap_used_kib', 0) / 1024, 0)} MiB;"
               f" achieved {s['load']['achieved_rps']:,.0f} req/s; losses {s['agent_window']['losses_total']:.0f}"
               f" ({s['agent_window']['losses_excluding_copy_truncated']:.0f} excluding copy_truncated);"
-              f" completeness {fmt(s['completeness'], 4)}."]
+              f" completeness {fmt(s['completeness'], 4)};"
+              f" agent CPU {fmt(s['agent_window']['agent_cpu_ns_per_span'], 0)} ns/span"
+              f" (all-in {fmt(s['agent_window']['all_in_ns_per_span'], 0)});"
+              f" JVM options `{CONFIG['agent_java_opts']}`, MALLOC_ARENA_MAX={CONFIG.get('agent_malloc_arena_max') or 'unset'}."]
     if results.get("jfr"):
         j = results["jfr"]
         L += ["", f"## Agent hotspots (JFR execution samples, {j['samples']} samples, case {CONFIG['cases'][0]})", "",

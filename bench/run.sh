@@ -19,7 +19,9 @@
 #   SOAK_S [30]      RSS soak (600 for the 10-minute soak; 0 skips)  SOAK_RATE [10000]  SOAK_CONNECTIONS [1000]
 #   PROFILE_JFR [1]  JFR profile of the agent during the first case (summary in results.md)
 #   SERVER_CPUS [1]  LOAD_CPUS [0]  AGENT_CPUS [0-1]     taskset CPU lists
-#   AGENT_ARGS ["--exporter=jsonl --jsonl-file=/dev/null --kubernetes=disabled --status-interval=0"]
+#   AGENT_ARGS ["--exporter=otlp --otlp-protocol=http/protobuf --otlp-endpoint=http://127.0.0.1:{otlp_sink_port} --kubernetes=disabled --status-interval=0"]
+#   AGENT_JAVA_OPTS ["-Xmx128m -XX:+UseSerialGC -XX:TrimNativeHeapInterval=5000 -XX:+ExitOnOutOfMemoryError"]
+#   AGENT_MALLOC_ARENA_MAX [2]  the agent's MALLOC_ARENA_MAX (empty: glibc's default)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

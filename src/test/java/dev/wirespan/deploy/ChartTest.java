@@ -164,7 +164,18 @@ class ChartTest {
       assertThat(v.getHostPath().getType()).isEqualTo("Directory");
     }
     assertThat(env(agent).get("JAVA_TOOL_OPTIONS").getValue())
-        .contains("-XX:MaxRAMPercentage=60", "-Djna.tmpdir=/tmp", "-Djava.io.tmpdir=/tmp");
+        .contains("-Djna.tmpdir=/tmp", "-Djava.io.tmpdir=/tmp");
+  }
+
+  @Test
+  void jvmMemoryDefaultsAreTheImagesWithTheHeapHalfTheLimit() {
+    Container agent = agent(RenderedChart.render());
+    String options = env(agent).get("JAVA_TOOL_OPTIONS").getValue();
+    assertThat(options).contains("-XX:MaxRAMPercentage=50 ", "-XX:+ExitOnOutOfMemoryError");
+    assertThat(options).contains(JvmDefaultsTest.MEMORY_FLAGS);
+    assertThat(env(agent).get("MALLOC_ARENA_MAX").getValue()).isEqualTo(JvmDefaultsTest.MALLOC_ARENA_MAX);
+    // Half of the limit is for what lives outside the heap (about 100 MiB measured).
+    assertThat(agent.getResources().getLimits()).containsEntry("memory", new Quantity("256Mi"));
   }
 
   @Test
@@ -426,7 +437,9 @@ class ChartTest {
     values.put("tolerations[0].effect", "NoSchedule");
     values.put("resources.requests.cpu", "250m");
     values.put("resources.limits.memory", "1Gi");
-    values.put("jvm.maxRamPercentage", 50);
+    values.put("jvm.maxRamPercentage", 40);
+    values.put("jvm.options", "-XX:+UseParallelGC");
+    values.put("jvm.mallocArenaMax", 4);
     values.put("priorityClassName", "system-node-critical");
     values.put("updateStrategy.rollingUpdate.maxUnavailable", "20%");
     RenderedChart chart = RenderedChart.render(values);
@@ -441,7 +454,10 @@ class ChartTest {
     Container agent = pod.getContainers().get(0);
     assertThat(agent.getResources().getRequests()).containsEntry("cpu", new Quantity("250m"));
     assertThat(agent.getResources().getLimits()).containsEntry("memory", new Quantity("1Gi"));
-    assertThat(env(agent).get("JAVA_TOOL_OPTIONS").getValue()).contains("-XX:MaxRAMPercentage=50 ");
+    assertThat(env(agent).get("JAVA_TOOL_OPTIONS").getValue())
+        .contains("-XX:MaxRAMPercentage=40 -XX:+UseParallelGC ")
+        .doesNotContain("-XX:+UseSerialGC");
+    assertThat(env(agent).get("MALLOC_ARENA_MAX").getValue()).isEqualTo("4");
     DaemonSet ds = chart.one(DaemonSet.class);
     assertThat(ds.getSpec().getUpdateStrategy().getType()).isEqualTo("RollingUpdate");
     assertThat(ds.getSpec().getUpdateStrategy().getRollingUpdate().getMaxUnavailable().getStrVal())
