@@ -90,7 +90,7 @@ public enum Setting {
   MAX_BUFFERED_BYTES(
       "max-buffered-bytes",
       List.of("WIRESPAN_MAX_BUFFERED_BYTES"),
-      "64MiB",
+      "32MiB",
       "Bytes all connections may hold together (decoder state included); beyond, dropped and"
           + " counted."),
   MAX_PENDING_REQUESTS(

@@ -14,7 +14,11 @@ public final class HttpSettings {
   public static final Duration DEFAULT_IDLE_CONNECTION_TIMEOUT = Duration.ofSeconds(120);
   public static final int DEFAULT_MAX_CONNECTIONS = 65_536;
   public static final int DEFAULT_MAX_BUFFERED_BYTES_PER_CONNECTION = 64 * 1024;
-  public static final long DEFAULT_MAX_BUFFERED_BYTES_TOTAL = 64L * 1024 * 1024;
+  /**
+   * A quarter of the agent's default heap ceiling (128 MiB), so that buffers filled to the limit
+   * leave room for the live data of the rest of the pipeline (25-40 MiB measured).
+   */
+  public static final long DEFAULT_MAX_BUFFERED_BYTES_TOTAL = 32L * 1024 * 1024;
   public static final int DEFAULT_MAX_PENDING_REQUESTS_PER_CONNECTION = 64;
   /**
    * 16 KiB of header lines: Node.js's default, twice Netty's and Tomcat's, enough for the cookie

@@ -14,7 +14,7 @@ class HttpSettingsTest {
     assertThat(s.idleConnectionTimeout()).isEqualTo(Duration.ofSeconds(120));
     assertThat(s.maxConnections()).isEqualTo(65_536);
     assertThat(s.maxBufferedBytesPerConnection()).isEqualTo(64 * 1024);
-    assertThat(s.maxBufferedBytesTotal()).isEqualTo(64L * 1024 * 1024);
+    assertThat(s.maxBufferedBytesTotal()).isEqualTo(32L * 1024 * 1024);
     assertThat(s.maxPendingRequestsPerConnection()).isEqualTo(64);
     assertThat(s.maxHeaderBytes()).isEqualTo(16 * 1024);
     assertThat(s.maxInitialLineBytes()).isEqualTo(8 * 1024);
