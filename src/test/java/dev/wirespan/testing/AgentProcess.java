@@ -22,6 +22,19 @@ import java.util.concurrent.TimeUnit;
  * process). Its output goes to a file shown when a test fails.
  */
 public final class AgentProcess implements AutoCloseable {
+  /**
+   * Agents started by this JVM and not stopped yet. A test JVM that ends without stopping them (a
+   * failed assertion before the stop, an out-of-memory error in the fork) kills them on its way
+   * out: a left-over agent would keep tracing the whole host, every later test and run included.
+   */
+  private static final java.util.Set<Process> RUNNING = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  static {
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(() -> RUNNING.forEach(Process::destroyForcibly), "agent-process-reaper"));
+  }
+
   private static final Duration READY_TIMEOUT = Duration.ofSeconds(60);
   private static final Duration STOP_TIMEOUT = Duration.ofSeconds(30);
   /** Enough of the agent's log to explain a failure, without flooding the report. */
@@ -76,7 +89,9 @@ public final class AgentProcess implements AutoCloseable {
     pb.environment().remove("OTEL_EXPORTER_OTLP_ENDPOINT");
     pb.environment().remove("OTEL_SERVICE_NAME");
     pb.environment().putAll(environment);
-    AgentProcess agent = new AgentProcess(pb.start(), log, adminPort);
+    Process started = pb.start();
+    RUNNING.add(started);
+    AgentProcess agent = new AgentProcess(started, log, adminPort);
     agent.awaitReady();
     return agent;
   }
@@ -144,8 +159,10 @@ public final class AgentProcess implements AutoCloseable {
     process.destroy();
     if (!process.waitFor(STOP_TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
       process.destroyForcibly().waitFor();
+      RUNNING.remove(process);
       throw new IllegalStateException("agent did not stop within " + STOP_TIMEOUT + ":\n" + output());
     }
+    RUNNING.remove(process);
     return process.exitValue();
   }
 
