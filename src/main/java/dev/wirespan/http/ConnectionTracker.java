@@ -283,10 +283,7 @@ public final class ConnectionTracker implements CaptureEventSink {
     if (type == CaptureEvent.TYPE_CLOSE) {
       Connection c = connections.remove(id);
       if (c != null) {
-        unindex(c);
-        if (c == lastConnection) {
-          lastConnection = null;
-        }
+        forget(c);
         connectionCountGauge = connections.size();
         try {
           c.close(event.timestampNanos());
@@ -335,10 +332,7 @@ public final class ConnectionTracker implements CaptureEventSink {
       Connection c = it.next();
       if (nowMonotonicNanos - c.lastActivityNanos >= idleTimeoutNanos) {
         it.remove();
-        unindex(c);
-        if (c == lastConnection) {
-          lastConnection = null;
-        }
+        forget(c);
         c.evict();
       } else {
         c.expirePending(nowMonotonicNanos);
@@ -398,17 +392,14 @@ public final class ConnectionTracker implements CaptureEventSink {
       }
       // The fd carries another socket now: the previous one was closed without its close event.
       connections.remove(previous.id);
-      byFd.remove(fdKey);
-      if (previous == lastConnection) {
-        lastConnection = null;
-      }
+      forget(previous);
       previous.evict();
     }
     if (connections.size() >= settings.maxConnections()) {
       Iterator<Connection> it = connections.values().iterator();
       Connection oldest = it.next();
       it.remove();
-      unindex(oldest);
+      forget(oldest);
       oldest.evict();
     }
     ConnectionInfo info =
@@ -433,10 +424,14 @@ public final class ConnectionTracker implements CaptureEventSink {
     return ((long) pid << PID_SHIFT) | (fd & FD_MASK);
   }
 
-  private void unindex(Connection c) {
+  /** Drops the other references to {@code c}, just removed from {@link #connections}. */
+  private void forget(Connection c) {
     long key = fdKey(c.info.pid(), c.info.fd());
     if (byFd.get(key) == c) {
       byFd.remove(key);
+    }
+    if (c == lastConnection) {
+      lastConnection = null;
     }
   }
 
