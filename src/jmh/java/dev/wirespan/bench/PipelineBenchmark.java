@@ -59,7 +59,7 @@ import org.openjdk.jmh.infra.Blackhole;
 @OutputTimeUnit(TimeUnit.SECONDS)
 @Warmup(iterations = 5, time = 2)
 @Measurement(iterations = 3, time = 2)
-@Fork(value = 2, jvmArgsAppend = {"-Xmx512m"})
+@Fork(value = 2, jvmArgsAppend = {"-Xmx512m", "-Dio.netty.leakDetection.level=disabled"})
 public class PipelineBenchmark {
   /** Requests in one replayed batch; 2 spans each, so one 512-span OTLP request per batch. */
   static final int REQUESTS_PER_BATCH = 256;

@@ -2,8 +2,11 @@ package dev.wirespan.http;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.DecoderException;
 import io.netty.handler.codec.http.HttpDecoderConfig;
 import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpRequestDecoder;
@@ -11,14 +14,24 @@ import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseDecoder;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.util.ReferenceCountUtil;
+import java.util.ArrayList;
 import java.util.List;
 import javax.annotation.Nullable;
 
 /**
- * One direction's Netty HTTP/1.x decoder in an {@link EmbeddedChannel}, plus what the stream needs
- * to know that Netty keeps private: whether the decoder is inside a message, and how many bytes
- * it holds. Instances are pooled by {@link DecoderPool} and lent to a connection only while it is
- * inside a message, so an idle keep-alive connection holds none.
+ * One direction's Netty HTTP/1.x decoder, plus what the stream needs to know that Netty keeps
+ * private: whether the decoder is inside a message, and how many bytes it holds. Instances are
+ * pooled by {@link DecoderPool} and lent to a connection only while it is inside a message, so an
+ * idle keep-alive connection holds none.
+ *
+ * <p>The decoder sits in an {@link EmbeddedChannel}, which gives it the context and life cycle of
+ * a channel handler (closing the channel runs its {@code decodeLast} and releases what it holds),
+ * but bytes do not travel through the channel: {@link #write} cumulates them with Netty's {@link
+ * ByteToMessageDecoder#MERGE_CUMULATOR} and calls the decoder's {@code decode} in the loop {@code
+ * ByteToMessageDecoder.callDecode} runs, collecting results in a list. The pipeline's per-write
+ * machinery (event-loop task checks reading the clock twice, the inbound queue, handler context
+ * hops) cost about a tenth of the capture thread, for nothing a lone decoder needs.
  */
 final class MessageDecoder {
   /** Tells a response decoder which request a response answers. */
@@ -32,20 +45,38 @@ final class MessageDecoder {
     String method(int ahead);
   }
 
+  /** Expected results per write: a message, its content, the next message, its content. */
+  private static final int RESULTS_CAPACITY = 4;
+
   private final EmbeddedChannel channel;
+  private final ChannelHandlerContext context;
+  private final Decoder decoder;
+  private final ByteBufAllocator alloc;
   private final Boundary boundary;
   @Nullable private final ResponseDecoder responseDecoder;
+  /** Bytes written and not yet consumed by the decoder, or null when there are none. */
+  @Nullable private ByteBuf cumulation;
+  /** Decoded objects not yet polled: {@code results[next..]}. */
+  private final ArrayList<Object> results = new ArrayList<>(RESULTS_CAPACITY);
+  private int next;
 
   private MessageDecoder(boolean requests, HttpDecoderConfig config, ByteBufAllocator alloc) {
+    this.alloc = alloc;
     boundary = new Boundary();
     if (requests) {
       responseDecoder = null;
-      channel = new EmbeddedChannel(new RequestDecoder(config, boundary));
+      RequestDecoder d = new RequestDecoder(config, boundary);
+      decoder = d;
+      channel = new EmbeddedChannel(d);
+      context = channel.pipeline().context(d);
     } else {
       responseDecoder = new ResponseDecoder(config, boundary);
+      decoder = responseDecoder;
       channel = new EmbeddedChannel(responseDecoder);
+      context = channel.pipeline().context(responseDecoder);
     }
-    // Cumulation buffers come from the tracker's allocator (tests count them for leaks).
+    // Buffers the channel's own close path makes come from the tracker's allocator (tests count
+    // them for leaks), as do the cumulation buffers here.
     channel.config().setAllocator(alloc);
   }
 
@@ -75,20 +106,91 @@ final class MessageDecoder {
     }
   }
 
-  /** Hands {@code bytes} (ownership included) to the decoder; read the results with {@link #poll}. */
+  /**
+   * Hands {@code bytes} (ownership included) to the decoder; read the results with {@link #poll}.
+   *
+   * @throws DecoderException when the decoder throws instead of reporting a failed result (the
+   *     decoder must then be discarded)
+   */
   void write(ByteBuf bytes) {
-    channel.writeInbound(bytes);
+    ByteBuf in = ByteToMessageDecoder.MERGE_CUMULATOR.cumulate(
+        alloc, cumulation == null ? Unpooled.EMPTY_BUFFER : cumulation, bytes);
+    cumulation = in;
+    try {
+      decodeAll(in);
+    } finally {
+      trimCumulation();
+    }
+  }
+
+  /** ByteToMessageDecoder.callDecode's loop, with the results kept for {@link #poll}. */
+  private void decodeAll(ByteBuf in) {
+    while (in.isReadable()) {
+      int resultsBefore = results.size();
+      int readableBefore = in.readableBytes();
+      try {
+        decoder.decodeNow(context, in, results);
+      } catch (DecoderException e) {
+        throw e;
+      } catch (Exception e) {
+        throw new DecoderException(e);
+      }
+      if (results.size() == resultsBefore) {
+        if (readableBefore == in.readableBytes()) {
+          break; // waits for more bytes
+        }
+      } else if (readableBefore == in.readableBytes()) {
+        throw new DecoderException("the HTTP decoder decoded a message without reading a byte");
+      }
+    }
+  }
+
+  private void trimCumulation() {
+    ByteBuf in = cumulation;
+    if (in == null) {
+      return;
+    }
+    if (!in.isReadable()) {
+      cumulation = null;
+      in.release();
+    } else if (in.refCnt() == 1) {
+      // Not while decoded content still shares the buffer (as ByteToMessageDecoder does).
+      in.discardSomeReadBytes();
+    }
   }
 
   /** The next decoded object (HttpMessage, HttpContent), or null. The caller releases it. */
   @Nullable
   Object poll() {
-    return channel.readInbound();
+    if (next >= results.size()) {
+      return null;
+    }
+    Object o = results.set(next++, null);
+    if (next == results.size()) {
+      results.clear();
+      next = 0;
+    }
+    return o;
   }
 
   /** Signals the end of the stream: a read-until-close body ends here. Results via {@link #poll}. */
   void finish() {
-    channel.finish();
+    ByteBuf in = cumulation;
+    try {
+      if (in != null) {
+        decodeAll(in);
+      }
+      decoder.decodeLastNow(context, in == null ? Unpooled.EMPTY_BUFFER : in, results);
+    } catch (DecoderException e) {
+      throw e;
+    } catch (Exception e) {
+      throw new DecoderException(e);
+    } finally {
+      if (cumulation != null) {
+        cumulation.release();
+        cumulation = null;
+      }
+    }
   }
 
   /** True between the first byte of a message and the end of its body. */
@@ -106,9 +208,25 @@ final class MessageDecoder {
     return !inMessage() && (responseDecoder == null || !responseDecoder.switched);
   }
 
-  /** Closes the channel, releasing everything it holds (including undelivered results). */
+  /** Releases everything the decoder holds, undelivered results included, and closes it. */
   void discard() {
+    for (int i = next; i < results.size(); i++) {
+      ReferenceCountUtil.release(results.get(i));
+    }
+    results.clear();
+    next = 0;
+    if (cumulation != null) {
+      cumulation.release();
+      cumulation = null;
+    }
     channel.finishAndReleaseAll();
+  }
+
+  /** The decoder's protected entry points, called directly instead of through the channel. */
+  private interface Decoder {
+    void decodeNow(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception;
+
+    void decodeLastNow(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception;
   }
 
   /** Message-boundary bookkeeping shared by both decoder kinds. */
@@ -153,7 +271,7 @@ final class MessageDecoder {
     }
   }
 
-  private static final class RequestDecoder extends HttpRequestDecoder {
+  private static final class RequestDecoder extends HttpRequestDecoder implements Decoder {
     private final Boundary boundary;
 
     RequestDecoder(HttpDecoderConfig config, Boundary boundary) {
@@ -171,6 +289,18 @@ final class MessageDecoder {
     }
 
     @Override
+    public void decodeNow(ChannelHandlerContext ctx, ByteBuf in, List<Object> out)
+        throws Exception {
+      decode(ctx, in, out);
+    }
+
+    @Override
+    public void decodeLastNow(ChannelHandlerContext ctx, ByteBuf in, List<Object> out)
+        throws Exception {
+      decodeLast(ctx, in, out);
+    }
+
+    @Override
     protected void handlerRemoved0(ChannelHandlerContext ctx) throws Exception {
       boundary.reset();
       super.handlerRemoved0(ctx);
@@ -181,7 +311,7 @@ final class MessageDecoder {
    * A response decoder that knows which request each response answers, as HttpClientCodec does:
    * a response to HEAD has no body whatever its Content-Length, nor has a 2xx answer to CONNECT.
    */
-  private static final class ResponseDecoder extends HttpResponseDecoder {
+  private static final class ResponseDecoder extends HttpResponseDecoder implements Decoder {
     private final Boundary boundary;
     @Nullable AnsweredRequest answered;
     /** Final responses decoded but not yet handled by the stream. */
@@ -200,6 +330,18 @@ final class MessageDecoder {
       int outBefore = out.size();
       super.decode(ctx, in, out);
       boundary.afterDecode(in, readerBefore, out, outBefore);
+    }
+
+    @Override
+    public void decodeNow(ChannelHandlerContext ctx, ByteBuf in, List<Object> out)
+        throws Exception {
+      decode(ctx, in, out);
+    }
+
+    @Override
+    public void decodeLastNow(ChannelHandlerContext ctx, ByteBuf in, List<Object> out)
+        throws Exception {
+      decodeLast(ctx, in, out);
     }
 
     @Override
