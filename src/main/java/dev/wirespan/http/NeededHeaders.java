@@ -7,6 +7,7 @@ import io.netty.handler.codec.http.HttpHeaderValidationUtil;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpHeadersFactory;
 import io.netty.util.AsciiString;
+import java.util.Arrays;
 
 /**
  * The header set of a decoded message that keeps only the fields someone reads: the span (Host,
@@ -54,10 +55,36 @@ final class NeededHeaders extends DefaultHttpHeaders {
         }
       };
 
+  /** {@link #NEEDED} by name length: most fields are ruled out by length and first letter. */
+  private static final AsciiString[][] NEEDED_BY_LENGTH = byLength();
+
+  private static AsciiString[][] byLength() {
+    int longest = 0;
+    for (AsciiString n : NEEDED) {
+      longest = Math.max(longest, n.length());
+    }
+    AsciiString[][] table = new AsciiString[longest + 1][];
+    for (AsciiString n : NEEDED) {
+      AsciiString[] same = table[n.length()];
+      AsciiString[] grown = same == null ? new AsciiString[1] : Arrays.copyOf(same, same.length + 1);
+      grown[grown.length - 1] = n;
+      table[n.length()] = grown;
+    }
+    return table;
+  }
+
   static boolean needed(CharSequence name) {
     int length = name.length();
-    for (AsciiString n : NEEDED) {
-      if (n.length() == length && n.contentEqualsIgnoreCase(name)) {
+    if (length == 0 || length >= NEEDED_BY_LENGTH.length) {
+      return false;
+    }
+    AsciiString[] candidates = NEEDED_BY_LENGTH[length];
+    if (candidates == null) {
+      return false;
+    }
+    char first = AsciiString.toLowerCase(name.charAt(0));
+    for (AsciiString n : candidates) {
+      if (n.charAt(0) == first && n.contentEqualsIgnoreCase(name)) {
         return true;
       }
     }

@@ -80,5 +80,14 @@ class NeededHeadersTest {
     assertThat(NeededHeaders.needed("content-length")).isTrue();
     assertThat(NeededHeaders.needed("Content-Type")).isFalse();
     assertThat(NeededHeaders.needed("hosts")).isFalse();
+    assertThat(NeededHeaders.needed("TraceParent")).isTrue();
+    assertThat(NeededHeaders.needed("USER-agent")).isTrue();
+    assertThat(NeededHeaders.needed("Sec-WebSocket-Accept")).isTrue();
+    // Same length and first letter as a kept name, or same length as two of them.
+    assertThat(NeededHeaders.needed("hose")).isFalse();
+    assertThat(NeededHeaders.needed("Connectiom")).isFalse();
+    assertThat(NeededHeaders.needed("user-agenT ")).isFalse();
+    assertThat(NeededHeaders.needed("")).isFalse();
+    assertThat(NeededHeaders.needed("x".repeat(100))).isFalse();
   }
 }
