@@ -309,9 +309,19 @@ def heap_used_kib(pid):
 
 
 def memory(pid):
+    """RSS, and the heap's live data after the last collection from the agent's own gauge. Not
+    jcmd: attaching to the agent's JVM set its JIT recompiling for seconds (measured: about 2 CPU-s
+    of compiler time right after a `jcmd GC.heap_info`), inside the window that followed."""
     d = {"rss_kib": rss_kib(pid)}
-    d.update(heap_used_kib(pid))
+    after_gc = total(scrape(), "wirespan_jvm_heap_after_gc_bytes")
+    d["heap_after_gc_kib"] = after_gc / 1024 if after_gc else None
     return d
+
+
+def heap_mib(mem):
+    """Heap MiB of a memory() result (older results: jcmd's heap used)."""
+    kib = mem.get("heap_after_gc_kib", mem.get("heap_used_kib"))
+    return kib / 1024 if kib is not None else None
 
 
 def agent_prog_ids(agent_pid):
@@ -539,6 +549,9 @@ def sweep_phase():
         out.append({"rate": rate, "without": open_loop(port, c, rate, d, w)})
     agent = start_agent()
     try:
+        # The warm-up was wrk's closed loop; the agent's JIT has to see this load's shape too
+        # (pipelining, more connections) before it is measured.
+        open_loop(port, c, CONFIG["sweep_rates"][0], CONFIG["sweep_warmup_s"] + 20, 0)
         for row in out:
             window = AgentWindow(agent)
             window.begin()
@@ -670,7 +683,7 @@ def report(results):
          "## Load cases (wrk, closed loop; ranges over rounds)", "",
          "| case | req/s without | req/s with | ratio | p50 µs without → with | p99 µs without → with |"
          " completeness | losses (excl. copy_truncated) | agent CPU ns/span | BPF ns/span | all-in ns/span | BPF ns/data syscall |"
-         " RSS MiB warm → end | heap used MiB warm → end |",
+         " RSS MiB warm → end | heap after GC MiB warm → end |",
          "|" + "---|" * 14]
     for case in CONFIG["cases"]:
         rows = [r for r in results["load"] if r["case"] == case]
@@ -691,7 +704,7 @@ def report(results):
             rng([a["all_in_ns_per_span"] for a in aw], 0),
             rng([a["bpf_ns_per_data_syscall"] for a in aw], 0),
             f"{rng([r['memory_after_warmup']['rss_kib'] / 1024 for r in wi], 0)} → {rng([r['memory_end']['rss_kib'] / 1024 for r in wi], 0)}",
-            f"{rng([r['memory_after_warmup'].get('heap_used_kib', 0) / 1024 for r in wi], 0)} → {rng([r['memory_end'].get('heap_used_kib', 0) / 1024 for r in wi], 0)}",
+            f"{rng([heap_mib(r['memory_after_warmup']) for r in wi], 0)} → {rng([heap_mib(r['memory_end']) for r in wi], 0)}",
         ]) + " |")
     L += ["", "Completeness = spans exported / (2 × requests wrk completed) (nginx SERVER + wrk CLIENT span per request).", ""]
     groups = [g for g, _ in THREAD_GROUPS] + ["other"]
@@ -749,13 +762,25 @@ def report(results):
         L += ["", f"## Soak: {CONFIG['soak_rate']:,} req/s over {CONFIG['soak_connections']:,} connections for {CONFIG['soak_s']} s", "",
               f"RSS MiB: first {fmt(rss[0] if rss else None, 0)}, min {fmt(min(rss) if rss else None, 0)},"
               f" max {fmt(max(rss) if rss else None, 0)}, last {fmt(rss[-1] if rss else None, 0)};"
-              f" heap used at end {fmt(s['memory_end'].get('heap_used_kib', 0) / 1024, 0)} MiB;"
+              f" heap after GC at the end {fmt(heap_mib(s['memory_end']), 0)} MiB;"
               f" achieved {s['load']['achieved_rps']:,.0f} req/s; losses {s['agent_window']['losses_total']:.0f}"
               f" ({s['agent_window']['losses_excluding_copy_truncated']:.0f} excluding copy_truncated);"
               f" completeness {fmt(s['completeness'], 4)};"
               f" agent CPU {fmt(s['agent_window']['agent_cpu_ns_per_span'], 0)} ns/span"
               f" (all-in {fmt(s['agent_window']['all_in_ns_per_span'], 0)});"
               f" JVM options `{CONFIG['agent_java_opts']}`, MALLOC_ARENA_MAX={CONFIG.get('agent_malloc_arena_max') or 'unset'}."]
+        timed = [x for x in s["rss_samples"] if x.get("cpu_s_by_thread_group")]
+        if len(timed) >= 2:
+            groups = [g for g, _ in THREAD_GROUPS] + ["other"]
+            L += ["", "Agent CPU over the soak, % of one core per sampling interval by thread group, and RSS:", "",
+                  "| from s | to s | " + " | ".join(groups) + " | RSS MiB |", "|" + "---|" * (3 + len(groups))]
+            for a, b in zip(timed, timed[1:]):
+                dt = b["t_s"] - a["t_s"]
+                if dt <= 0:
+                    continue
+                d = group_delta(a["cpu_s_by_thread_group"], b["cpu_s_by_thread_group"])
+                L.append(f"| {a['t_s']:.0f} | {b['t_s']:.0f} | " + " | ".join(f"{100 * d.get(g, 0) / dt:.1f}" for g in groups)
+                         + f" | {b['rss_kib'] / 1024:.0f} |")
     if results.get("jfr"):
         j = results["jfr"]
         L += ["", f"## Agent hotspots (JFR execution samples, {j['samples']} samples, case {CONFIG['cases'][0]})", "",
