@@ -11,6 +11,7 @@
 #
 # Parameters (environment), defaults in brackets:
 #   DURATION_S [10]  measured seconds per load case     WARMUP_S [3]   wrk warm-up per case
+#   AGENT_WARMUP_S [40]  wrk load after each agent start before it is measured (the JIT settles)
 #   ROUNDS [2]       interleaved rounds                  CASES ["nginx:16:0 nginx:16:4096 nginx:256:128 netty:16:128"]
 #                    server:connections:response-body-bytes (nginx /bytes/0 = `return 200`)
 #   NONHTTP [1]      dd and TCP-echo workloads           DD_COUNT [2000000]  ECHO_ROUND_TRIPS [100000]
