@@ -113,13 +113,16 @@ final class MessageDecoder {
    *     decoder must then be discarded)
    */
   void write(ByteBuf bytes) {
+    // With nothing cumulated the bytes themselves are decoded (as ByteToMessageDecoder does):
+    // then they are not compacted afterwards, they may be read-only (the placeholder zeros).
+    boolean first = cumulation == null;
     ByteBuf in = ByteToMessageDecoder.MERGE_CUMULATOR.cumulate(
-        alloc, cumulation == null ? Unpooled.EMPTY_BUFFER : cumulation, bytes);
+        alloc, first ? Unpooled.EMPTY_BUFFER : cumulation, bytes);
     cumulation = in;
     try {
       decodeAll(in);
     } finally {
-      trimCumulation();
+      trimCumulation(first);
     }
   }
 
@@ -145,7 +148,7 @@ final class MessageDecoder {
     }
   }
 
-  private void trimCumulation() {
+  private void trimCumulation(boolean first) {
     ByteBuf in = cumulation;
     if (in == null) {
       return;
@@ -153,7 +156,7 @@ final class MessageDecoder {
     if (!in.isReadable()) {
       cumulation = null;
       in.release();
-    } else if (in.refCnt() == 1) {
+    } else if (!first && in.refCnt() == 1 && !in.isReadOnly()) {
       // Not while decoded content still shares the buffer (as ByteToMessageDecoder does).
       in.discardSomeReadBytes();
     }
