@@ -173,9 +173,38 @@ public final class AgentProcess implements AutoCloseable {
     }
   }
 
+  /**
+   * A port of 127.0.0.1 free now, below the kernel's ephemeral range: tests close a listener and
+   * bind its port again later, and an ephemeral port left unbound meanwhile can be taken as the
+   * source port of any outgoing connection on the host (the agent's own reconnects included).
+   */
   public static int freePort() throws IOException {
+    int ephemeralLow = ephemeralPortsLow();
+    if (ephemeralLow > FIRST_TEST_PORT + 1) {
+      java.util.concurrent.ThreadLocalRandom random = java.util.concurrent.ThreadLocalRandom.current();
+      for (int attempt = 0; attempt < 50; attempt++) {
+        int port = random.nextInt(FIRST_TEST_PORT, ephemeralLow);
+        try (ServerSocket s = new ServerSocket()) {
+          s.bind(new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), port));
+          return port;
+        } catch (IOException taken) {
+          // try another
+        }
+      }
+    }
     try (ServerSocket s = new ServerSocket(0)) {
       return s.getLocalPort();
+    }
+  }
+
+  private static final int FIRST_TEST_PORT = 20000;
+
+  private static int ephemeralPortsLow() {
+    try {
+      String range = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim();
+      return Integer.parseInt(range.split("\\s+")[0]);
+    } catch (IOException | RuntimeException e) {
+      return 0;
     }
   }
 }
