@@ -132,7 +132,7 @@ final class MessageDecoder {
       int resultsBefore = results.size();
       int readableBefore = in.readableBytes();
       try {
-        decoder.decodeNow(context, in, results);
+        decoder.decode(context, in, results);
       } catch (DecoderException e) {
         throw e;
       } catch (Exception e) {
@@ -183,7 +183,7 @@ final class MessageDecoder {
       if (in != null) {
         decodeAll(in);
       }
-      decoder.decodeLastNow(context, in == null ? Unpooled.EMPTY_BUFFER : in, results);
+      decoder.decodeLast(context, in == null ? Unpooled.EMPTY_BUFFER : in, results);
     } catch (DecoderException e) {
       throw e;
     } catch (Exception e) {
@@ -225,11 +225,11 @@ final class MessageDecoder {
     channel.finishAndReleaseAll();
   }
 
-  /** The decoder's protected entry points, called directly instead of through the channel. */
+  /** The decoder's entry points (protected in Netty, public here), called without the channel. */
   private interface Decoder {
-    void decodeNow(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception;
+    void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception;
 
-    void decodeLastNow(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception;
+    void decodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception;
   }
 
   /** Message-boundary bookkeeping shared by both decoder kinds. */
@@ -283,8 +283,7 @@ final class MessageDecoder {
     }
 
     @Override
-    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out)
-        throws Exception {
+    public void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
       int readerBefore = in.readerIndex();
       int outBefore = out.size();
       super.decode(ctx, in, out);
@@ -292,15 +291,9 @@ final class MessageDecoder {
     }
 
     @Override
-    public void decodeNow(ChannelHandlerContext ctx, ByteBuf in, List<Object> out)
+    public void decodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out)
         throws Exception {
-      decode(ctx, in, out);
-    }
-
-    @Override
-    public void decodeLastNow(ChannelHandlerContext ctx, ByteBuf in, List<Object> out)
-        throws Exception {
-      decodeLast(ctx, in, out);
+      super.decodeLast(ctx, in, out);
     }
 
     @Override
@@ -327,8 +320,7 @@ final class MessageDecoder {
     }
 
     @Override
-    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out)
-        throws Exception {
+    public void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) throws Exception {
       int readerBefore = in.readerIndex();
       int outBefore = out.size();
       super.decode(ctx, in, out);
@@ -336,15 +328,9 @@ final class MessageDecoder {
     }
 
     @Override
-    public void decodeNow(ChannelHandlerContext ctx, ByteBuf in, List<Object> out)
+    public void decodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out)
         throws Exception {
-      decode(ctx, in, out);
-    }
-
-    @Override
-    public void decodeLastNow(ChannelHandlerContext ctx, ByteBuf in, List<Object> out)
-        throws Exception {
-      decodeLast(ctx, in, out);
+      super.decodeLast(ctx, in, out);
     }
 
     @Override
