@@ -73,9 +73,12 @@ import javax.annotation.Nullable;
  * or cannot any more; a gap drops them. Causality also tells: HTTP/1.x answers in order, so when
  * a request is decoded with nothing else owed an answer, the response direction's next
  * contiguous bytes begin its response, and once every request seen whole was answered, the
- * request direction's next bytes begin the next request. There decoding starts whatever the bytes
- * look like; if the decoder rejects them, that is counted (STREAM_DECODER_ERROR) and the wait
- * goes on.
+ * request direction's next bytes begin the next request, unless bytes of a request were lost
+ * there and no response has answered them yet (the rest of that request, a body, may still be on
+ * its way). There decoding starts even where the bytes would be too few to tell (a byte-wise
+ * writer's "G"), after any empty lines; bytes that cannot begin a message there, or a method
+ * longer than any method, are counted (STREAM_DECODER_ERROR) and the wait goes on: body bytes are
+ * never decoded as a message head.
  *
  * <h2>Memory</h2>
  *
@@ -1074,6 +1077,9 @@ public final class ConnectionTracker implements CaptureEventSink {
           return;
         }
         synced = true;
+        if (this instanceof RequestStream r) {
+          r.requestLost = false;
+        }
         if (gatheredLength() > 0) {
           feedGathered();
         }
@@ -1134,7 +1140,12 @@ public final class ConnectionTracker implements CaptureEventSink {
         return false;
       }
       if (expected && contiguous && gatheredLength() == 0) {
-        return true;
+        if (causalStartFits(e, from, captured)) {
+          return true;
+        }
+        // Where a message must begin, bytes that cannot begin one are malformed traffic.
+        decoderErrors.inc();
+        return false;
       }
       // Gathering may go on only when the event's bytes were all copied.
       boolean whole = captured == length;
@@ -1163,6 +1174,20 @@ public final class ConnectionTracker implements CaptureEventSink {
         gathered.append(e, offset, from, captured);
       }
       return false;
+    }
+
+    /**
+     * Whether payload bytes [from, captured) may begin this direction's kind of message, after the
+     * empty lines a peer may send between messages (the decoder skips those): a start known from
+     * causality is still checked, so that bytes of a body are never decoded as a message head.
+     */
+    private boolean causalStartFits(CaptureEvent e, int from, int captured) {
+      int i = from;
+      while (i < captured && (e.payloadByte(i) == '\r' || e.payloadByte(i) == '\n')) {
+        i++;
+      }
+      return i == captured
+          || startMatch(startBytes.set(null, e, i, captured)) != MessageStart.Match.MISMATCH;
     }
 
     /** Feeds the gathered bytes that begin the message, timed by the event that carried them. */
@@ -1281,6 +1306,9 @@ public final class ConnectionTracker implements CaptureEventSink {
       if (cause != null) {
         cause.inc();
       }
+      if (this instanceof RequestStream r) {
+        r.requestLost = true;
+      }
       dropPartialMessage(inMessage);
       if (decoder != null) {
         MessageDecoder d = decoder;
@@ -1323,6 +1351,12 @@ public final class ConnectionTracker implements CaptureEventSink {
   private final class RequestStream extends Stream {
     /** The exchange whose request is being decoded, once its headers were. */
     @Nullable Pending current;
+    /**
+     * Bytes that may hold (part of) a request were lost since the last message boundary seen here,
+     * and no response has answered them yet: the rest of that request may still be on its way, so
+     * answers to the requests seen do not tell where the next request begins.
+     */
+    boolean requestLost;
 
     RequestStream(Connection conn) {
       super(conn);
@@ -1341,9 +1375,16 @@ public final class ConnectionTracker implements CaptureEventSink {
     @Override
     void handle(Object decoded) {
       if (decoded instanceof HttpRequest request) {
+        String method = request.method().name();
+        if (method.length() > MessageStart.MAX_METHOD_BYTES) {
+          // Netty takes a token of any length up to the line limit; no method is this long, and
+          // such a "method" is bytes of a body decoded from where no request began.
+          loseBoundary(decoderErrors, true);
+          return;
+        }
         HttpExchange x = new HttpExchange(conn.info, conn.side);
         x.setRequestLine(
-            cap(request.method().name(), MessageStart.MAX_METHOD_BYTES),
+            method,
             target(request.uri()),
             version(request.protocolVersion()));
         HttpHeaders h = request.headers();
@@ -1422,6 +1463,8 @@ public final class ConnectionTracker implements CaptureEventSink {
     boolean interim;
     /** Decoding a response that answers nothing we keep: decoded for framing, then dropped. */
     boolean discarding;
+    /** The response being discarded answers a request whose bytes were lost. */
+    boolean answersLostRequest;
     boolean switchesProtocols;
 
     ResponseStream(Connection conn) {
@@ -1468,7 +1511,10 @@ public final class ConnectionTracker implements CaptureEventSink {
             interim = false;
           } else if (p != null) {
             complete(p);
+          } else if (answersLostRequest && (conn.pending == null || conn.pending.isEmpty())) {
+            conn.requests.expectStart(); // the lost request was answered, nothing else is owed
           }
+          answersLostRequest = false;
           discarding = false;
           endMessage();
         }
@@ -1486,6 +1532,8 @@ public final class ConnectionTracker implements CaptureEventSink {
       if (head == null) {
         responsesWithoutRequest.inc();
         discarding = true;
+        answersLostRequest = true;
+        conn.requests.requestLost = false; // the server read the request whose bytes were lost
         return;
       }
       target = head;
@@ -1516,10 +1564,11 @@ public final class ConnectionTracker implements CaptureEventSink {
       if (switchesProtocols) {
         switchesProtocols = false;
         conn.switchingProtocols = true;
-      } else if (q != null && q.isEmpty() && !p.exchange.bytesMissing()) {
+      } else if (q != null && q.isEmpty() && !p.exchange.bytesMissing() && !requests.requestLost) {
         // Every request seen whole was answered: the request direction's next bytes begin the
-        // next request. (Not after a cut request: the rest of its body may still be on its way.)
-        conn.requests.expectStart();
+        // next request. (Not after a cut request, nor after bytes of one were lost unanswered:
+        // the rest of it may still be on its way.)
+        requests.expectStart();
       }
     }
 
@@ -1567,6 +1616,7 @@ public final class ConnectionTracker implements CaptureEventSink {
       target = null;
       interim = false;
       discarding = false;
+      answersLostRequest = false;
       switchesProtocols = false;
       if (p != null) {
         conn.pending.remove(p);

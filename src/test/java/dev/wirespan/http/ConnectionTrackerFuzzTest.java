@@ -247,12 +247,10 @@ class ConnectionTrackerFuzzTest {
         if (mutated) {
           return List.of();
         }
-        // A partial message dropped over a buffer limit, or failed by the decoder (a line or a
-        // header block over the case's small limits), loses its boundary as a gap does.
-        boolean resynced =
-            damaged
-                || metrics.loss(LossCause.STREAM_BUFFER_LIMIT).get() > 0
-                || metrics.loss(LossCause.STREAM_DECODER_ERROR).get() > 0;
+        // A partial message dropped over a buffer limit loses its boundary as a gap does. (One
+        // failed by the decoder, a line or header block over the case's small limits, does not
+        // let its body be decoded as a message head: seed 4695568818427037546.)
+        boolean resynced = damaged || metrics.loss(LossCause.STREAM_BUFFER_LIMIT).get() > 0;
         return resynced ? List.of(CREDENTIAL_MARKER) : List.of(CREDENTIAL_MARKER, BODY_MARKER);
       }
 
