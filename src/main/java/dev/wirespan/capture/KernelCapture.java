@@ -56,6 +56,9 @@ public final class KernelCapture implements AutoCloseable {
   /** {@code struct btf_var_secinfo}: type, offset, size. */
   private static final int BTF_VAR_SECINFO_BYTES = 12;
   private static final int ERROR_TEXT_BYTES = 256;
+  /** Loads of the BPF object tried when signals interrupt the verifier (EAGAIN). */
+  static final int LOAD_ATTEMPTS = 4;
+  private static final long LOAD_RETRY_PAUSE_MS = 50;
 
   private final CaptureSettings settings;
   /** The ELF image libbpf was opened from: kept reachable for as long as the object lives. */
@@ -164,8 +167,43 @@ public final class KernelCapture implements AutoCloseable {
   /** A BPF object loaded into the kernel (maps created, programs verified), not attached yet. */
   private record LoadedObject(ProgramVariant variant, Memory bytes, Pointer object) {}
 
-  /** Opens the embedded object of {@code variant}, sizes its maps, writes its settings, loads it. */
+  /**
+   * Opens the embedded object of {@code variant}, sizes its maps, writes its settings, loads it.
+   * A load the kernel gave up because signals kept interrupting its verifier (EAGAIN; a profiler
+   * or debugger attached to the agent sends them many times a second) is tried again on a fresh
+   * object, up to {@value #LOAD_ATTEMPTS} times: libbpf's own retries are few and immediate.
+   */
   private static LoadedObject load(ProgramVariant variant, CaptureSettings settings, int cpus) {
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return loadOnce(variant, settings, cpus);
+      } catch (InterruptedLoad e) {
+        if (attempt >= LOAD_ATTEMPTS) {
+          throw loadFailure(LibC.EAGAIN);
+        }
+        LOG.log(
+            Level.WARNING,
+            "loading the capture programs was interrupted (attempt {0} of {1}), trying again",
+            attempt,
+            LOAD_ATTEMPTS);
+        try {
+          Thread.sleep(LOAD_RETRY_PAUSE_MS * attempt);
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+          throw new CaptureException("interrupted while loading the capture programs");
+        }
+      }
+    }
+  }
+
+  /** The kernel returned EAGAIN from a program load: signals interrupted its verifier. */
+  private static final class InterruptedLoad extends RuntimeException {
+    InterruptedLoad() {
+      super(null, null, false, false);
+    }
+  }
+
+  private static LoadedObject loadOnce(ProgramVariant variant, CaptureSettings settings, int cpus) {
     LibBpf bpf = LibBpf.INSTANCE;
     String resource = variant.objectResource();
     byte[] elf = readObject(resource);
@@ -184,6 +222,9 @@ public final class KernelCapture implements AutoCloseable {
       setMaxEntries(object, MAP_SCRATCH, cpus);
       writeRodata(object, settings);
       int err = bpf.bpf_object__load(object);
+      if (err == -LibC.EAGAIN) {
+        throw new InterruptedLoad();
+      }
       if (err < 0) {
         throw loadFailure(-err);
       }
@@ -406,7 +447,7 @@ public final class KernelCapture implements AutoCloseable {
     }
   }
 
-  private static CaptureException loadFailure(int errno) {
+  static CaptureException loadFailure(int errno) {
     List<String> warnings = LibBpfLog.recentWarnings();
     String log = warnings.isEmpty() ? "" : "\nlibbpf said:\n" + String.join("\n", warnings);
     boolean verifier =
@@ -415,6 +456,14 @@ public final class KernelCapture implements AutoCloseable {
     String why;
     if (errno == LibC.EPERM) {
       why = "loading BPF programs " + NEEDS_PRIVILEGES + " (kernel lockdown may also forbid it)";
+    } else if (errno == LibC.EAGAIN) {
+      // The verifier's log is printed for this too, but nothing was rejected.
+      why =
+          "signals kept interrupting the kernel's verifier while it checked a capture program ("
+              + describe(errno)
+              + ", "
+              + LOAD_ATTEMPTS
+              + " attempts): attach profilers or debuggers to the agent after it started";
     } else if (verifier) {
       why = "the kernel's verifier rejected a capture program (" + describe(errno) + ")";
     } else if (errno == LibC.EACCES) {

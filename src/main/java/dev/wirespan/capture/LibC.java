@@ -17,6 +17,7 @@ interface LibC extends Library {
   int MAP_SHARED = 0x1;
   short POLLIN = 0x1;
   int EINTR = 4;
+  int EAGAIN = 11;
   int ENOENT = 2;
   int EPERM = 1;
   int EACCES = 13;
