@@ -8,6 +8,7 @@ import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpHeadersFactory;
 import io.netty.util.AsciiString;
 import java.util.Arrays;
+import javax.annotation.Nullable;
 
 /**
  * The header set of a decoded message that keeps only the fields someone reads: the span (Host,
@@ -74,21 +75,32 @@ final class NeededHeaders extends DefaultHttpHeaders {
   }
 
   static boolean needed(CharSequence name) {
+    return kept(name) != null;
+  }
+
+  /**
+   * The kept name {@code name} stands for (the lowercase constant every reader looks fields up
+   * with), or null when the field is not kept. Stored under that constant, a field is found by
+   * identity and a hash computed once, not by comparing the decoded name character by character
+   * on every lookup.
+   */
+  @Nullable
+  static AsciiString kept(CharSequence name) {
     int length = name.length();
     if (length == 0 || length >= NEEDED_BY_LENGTH.length) {
-      return false;
+      return null;
     }
     AsciiString[] candidates = NEEDED_BY_LENGTH[length];
     if (candidates == null) {
-      return false;
+      return null;
     }
     char first = AsciiString.toLowerCase(name.charAt(0));
     for (AsciiString n : candidates) {
       if (n.charAt(0) == first && n.contentEqualsIgnoreCase(name)) {
-        return true;
+        return n;
       }
     }
-    return false;
+    return null;
   }
 
   /**
@@ -112,8 +124,9 @@ final class NeededHeaders extends DefaultHttpHeaders {
 
   @Override
   public HttpHeaders add(CharSequence name, Object value) {
-    if (needed(name)) {
-      return super.add(name, value);
+    AsciiString kept = kept(name);
+    if (kept != null) {
+      return super.add(kept, value);
     }
     validate(name, value);
     return this;
@@ -126,8 +139,9 @@ final class NeededHeaders extends DefaultHttpHeaders {
 
   @Override
   public HttpHeaders add(CharSequence name, Iterable<?> values) {
-    if (needed(name)) {
-      return super.add(name, values);
+    AsciiString kept = kept(name);
+    if (kept != null) {
+      return super.add(kept, values);
     }
     for (Object value : values) {
       validate(name, value);
