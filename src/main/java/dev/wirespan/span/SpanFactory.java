@@ -45,8 +45,9 @@ import javax.annotation.Nullable;
  *
  * <p><b>Attributes.</b> Every span: {@code http.request.method} (plus {@code
  * http.request.method_original} and {@code _OTHER} for unknown methods), {@code
- * http.response.status_code} (when a response was seen), {@code network.protocol.name}={@code
- * http}, {@code network.protocol.version}, {@code server.address}/{@code server.port} (Host header
+ * http.response.status_code} (when a response was seen), {@code network.protocol.version} (not
+ * {@code network.protocol.name}: the conventions leave it out when it is {@code http}, and every
+ * span would carry the same bytes), {@code server.address}/{@code server.port} (Host header
  * without brackets, default port 80; else the server end of the connection), {@code
  * network.peer.address}/{@code network.peer.port} (the remote end), {@code user_agent.original},
  * {@code http.request.body.size}/{@code http.response.body.size} (when non-zero). SERVER spans:
@@ -99,7 +100,6 @@ public final class SpanFactory {
           HttpAttributes.HttpRequestMethodValues.TRACE);
   private static final String UNKNOWN_METHOD_SPAN_NAME = "HTTP";
   private static final String URL_SCHEME = "http";
-  private static final String PROTOCOL_NAME = "http";
   private static final int MIN_STATUS_CODE = 100;
   private static final int MAX_STATUS_CODE = 599;
   private static final int MIN_CLIENT_ERROR_STATUS = 400;
@@ -171,7 +171,6 @@ public final class SpanFactory {
     if (status > 0) {
       attributes.put(HttpAttributes.HTTP_RESPONSE_STATUS_CODE, (long) status);
     }
-    attributes.put(NetworkAttributes.NETWORK_PROTOCOL_NAME, PROTOCOL_NAME);
     attributes.put(NetworkAttributes.NETWORK_PROTOCOL_VERSION, cap(exchange.protocolVersion()));
 
     HostAndPort host = HostAndPort.parse(exchange.host());
