@@ -75,10 +75,14 @@ import javax.annotation.Nullable;
  * contiguous bytes begin its response, and once every request seen whole was answered, the
  * request direction's next bytes begin the next request, unless bytes of a request were lost
  * there and no response has answered them yet (the rest of that request, a body, may still be on
- * its way). There decoding starts even where the bytes would be too few to tell (a byte-wise
- * writer's "G"), after any empty lines; bytes that cannot begin a message there, or a method
- * longer than any method, are counted (STREAM_DECODER_ERROR) and the wait goes on: body bytes are
- * never decoded as a message head.
+ * its way); a response that answers no request seen is taken as that answer. Such a start is still
+ * checked, after any empty lines: bytes that cannot begin a message are counted
+ * (STREAM_DECODER_ERROR, unless a loss was counted there already) and the wait goes on; a response
+ * may begin with too few bytes to tell ("H"), a request only with a method HTTP defines or its
+ * first bytes (a byte-wise writer's "G"): other token bytes, which may be a body's last ones, must
+ * look like a request line by themselves. Anywhere, a decoded method longer than any method (24
+ * bytes) is a decoder error that loses the boundary. These are heuristics: a body sent where a
+ * request must begin can still pass for one when it looks like a request line.
  *
  * <h2>Memory</h2>
  *
@@ -995,9 +999,13 @@ public final class ConnectionTracker implements CaptureEventSink {
     @Nullable StartBuffer gathered;
     /**
      * While waiting for a message start: the next bytes, if contiguous, are known to begin a
-     * message (HTTP/1.x answers in order), whatever they look like.
+     * message (HTTP/1.x answers in order). They are still checked: bytes that cannot begin one
+     * are counted; on the request direction only a known method (or its first bytes) is taken on
+     * causality alone, anything else must look like a request line by itself.
      */
     boolean startExpected;
+    /** A loss was counted here since the last message boundary found. */
+    boolean lossCounted;
 
     Stream(Connection conn) {
       this.conn = conn;
@@ -1060,6 +1068,7 @@ public final class ConnectionTracker implements CaptureEventSink {
         }
       } else if (offset > expectedOffset) {
         gaps.inc();
+        lossCounted = true;
         long gap = offset - expectedOffset;
         if (synced) {
           if (bodyRemaining >= gap && decoder != null) {
@@ -1077,6 +1086,7 @@ public final class ConnectionTracker implements CaptureEventSink {
           return;
         }
         synced = true;
+        lossCounted = false;
         if (this instanceof RequestStream r) {
           r.requestLost = false;
         }
@@ -1140,12 +1150,29 @@ public final class ConnectionTracker implements CaptureEventSink {
         return false;
       }
       if (expected && contiguous && gatheredLength() == 0) {
-        if (causalStartFits(e, from, captured)) {
+        int at = from;
+        while (at < captured && (e.payloadByte(at) == '\r' || e.payloadByte(at) == '\n')) {
+          at++; // empty lines a peer may send between messages
+        }
+        if (at == captured) {
+          startExpected = true; // only empty lines: the message begins in a later event
+          return false;
+        }
+        MessageStart.Bytes bytes = startBytes.set(null, e, at, captured);
+        if (startMatch(bytes) == MessageStart.Match.MISMATCH) {
+          // Where a message must begin, bytes that cannot begin one are malformed traffic, unless
+          // they follow bytes already counted lost here (then they are that loss's consequence).
+          if (!lossCounted) {
+            decoderErrors.inc();
+            lossCounted = true;
+          }
+          return false;
+        }
+        if (!(this instanceof RequestStream) || MessageStart.knownMethodOrPrefix(bytes)) {
           return true;
         }
-        // Where a message must begin, bytes that cannot begin one are malformed traffic.
-        decoderErrors.inc();
-        return false;
+        // An unknown method, or token bytes that may be a body's last ones: they must look like
+        // a request by themselves, as anywhere else.
       }
       // Gathering may go on only when the event's bytes were all copied.
       boolean whole = captured == length;
@@ -1174,20 +1201,6 @@ public final class ConnectionTracker implements CaptureEventSink {
         gathered.append(e, offset, from, captured);
       }
       return false;
-    }
-
-    /**
-     * Whether payload bytes [from, captured) may begin this direction's kind of message, after the
-     * empty lines a peer may send between messages (the decoder skips those): a start known from
-     * causality is still checked, so that bytes of a body are never decoded as a message head.
-     */
-    private boolean causalStartFits(CaptureEvent e, int from, int captured) {
-      int i = from;
-      while (i < captured && (e.payloadByte(i) == '\r' || e.payloadByte(i) == '\n')) {
-        i++;
-      }
-      return i == captured
-          || startMatch(startBytes.set(null, e, i, captured)) != MessageStart.Match.MISMATCH;
     }
 
     /** Feeds the gathered bytes that begin the message, timed by the event that carried them. */
@@ -1308,6 +1321,9 @@ public final class ConnectionTracker implements CaptureEventSink {
       }
       if (this instanceof RequestStream r) {
         r.requestLost = true;
+      }
+      if (cause != null) {
+        lossCounted = true;
       }
       dropPartialMessage(inMessage);
       if (decoder != null) {
@@ -1532,8 +1548,10 @@ public final class ConnectionTracker implements CaptureEventSink {
       if (head == null) {
         responsesWithoutRequest.inc();
         discarding = true;
-        answersLostRequest = true;
-        conn.requests.requestLost = false; // the server read the request whose bytes were lost
+        if (conn.requests.requestLost) {
+          answersLostRequest = true; // the server read the request whose bytes were lost
+          conn.requests.requestLost = false;
+        }
         return;
       }
       target = head;

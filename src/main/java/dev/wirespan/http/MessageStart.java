@@ -153,6 +153,27 @@ final class MessageStart {
     return false;
   }
 
+  /**
+   * Whether {@code e} is, or begins with, one of the methods HTTP defines and a space: "G", "PO",
+   * "GET" and "GET /" are; "BODY", "GETX" and "M-SEARCH" are not.
+   */
+  static boolean knownMethodOrPrefix(Bytes e) {
+    int n = e.length();
+    next:
+    for (byte[] m : KNOWN_METHODS) {
+      int k = 0;
+      for (; k < m.length && k < n; k++) {
+        if (e.at(k) != m[k]) {
+          continue next;
+        }
+      }
+      if (k == n || e.at(k) == ' ') {
+        return n > 0;
+      }
+    }
+    return false;
+  }
+
   /** Compares {@code e} with "HTTP/1.x ddd". */
   static Match response(Bytes e) {
     int n = e.length();

@@ -293,32 +293,49 @@ class ConnectionTrackerFragmentedStartTest {
     }
   }
 
-  @ParameterizedTest
-  @EnumSource(HttpExchange.Side.class)
+  static Stream<Arguments> sidesAndAnswerOrders() {
+    return Stream.of(
+        Arguments.of(HttpExchange.Side.SERVER, false),
+        Arguments.of(HttpExchange.Side.SERVER, true),
+        Arguments.of(HttpExchange.Side.CLIENT, false),
+        Arguments.of(HttpExchange.Side.CLIENT, true));
+  }
+
+  @ParameterizedTest(name = "{0}, answered before its body {1}")
+  @MethodSource("sidesAndAnswerOrders")
   void aRequestLostInItsHeadersKeepsItsBodyFromBeingDecodedAsTheNextRequest(
-      HttpExchange.Side side) {
-    // A pipelining client: the second request's header block is over the limit (a decoder error),
-    // the first request's answer arrives before the second's body. Answers to the requests seen
-    // do not put the request direction at a boundary: the body is on its way. The second
-    // request's own answer does.
+      HttpExchange.Side side, boolean answeredBeforeItsBody) {
+    // The second request's header block is over the limit (a decoder error); its body, token
+    // bytes that would run into the next request's method, follows. Pipelined, the first
+    // request's answer comes before that body: answers to the requests seen do not put the request
+    // direction at a boundary. Or the server answers the failed request at once (431) before its
+    // body was sent: its answer does, but a body's token bytes do not begin a request on
+    // causality alone. Either way the next request is found by its own look.
     TrackerRun run = new TrackerRun(HttpSettings.builder().setMaxHeaderBytes(256).build());
     Streams s = new Streams(run.wire(side, 1), 0, 0);
-    s.whole(Party.REQUESTS, REQUEST);
-    String body = "{\"k\":\"BODY-SECRET\"}";
-    s.whole(
-        Party.REQUESTS,
+    String body = "BODY-SECRETq";
+    String big =
         "POST /big HTTP/1.1\r\nHost: h\r\nCookie: " + "c".repeat(400)
-            + "\r\nContent-Length: " + body.length() + "\r\n\r\n");
-    s.whole(Party.RESPONSES, RESPONSE);
-    s.whole(Party.REQUESTS, body);
-    s.whole(Party.RESPONSES, "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n\r\n");
-    s.whole(Party.REQUESTS, "\r\nGET /third HTTP/1.1\r\nHost: h\r\n\r\n");
+            + "\r\nContent-Length: " + body.length() + "\r\n\r\n";
+    String tooLarge = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n\r\n";
+    s.whole(Party.REQUESTS, REQUEST);
+    if (answeredBeforeItsBody) {
+      s.whole(Party.RESPONSES, RESPONSE);
+      s.whole(Party.REQUESTS, big);
+      s.whole(Party.RESPONSES, tooLarge);
+      s.whole(Party.REQUESTS, body);
+    } else {
+      s.whole(Party.REQUESTS, big);
+      s.whole(Party.RESPONSES, RESPONSE);
+      s.whole(Party.REQUESTS, body);
+      s.whole(Party.RESPONSES, tooLarge);
+    }
+    s.whole(Party.REQUESTS, "GET /third HTTP/1.1\r\nHost: h\r\n\r\n");
     s.whole(Party.RESPONSES, "HTTP/1.1 204 No Content\r\n\r\n");
 
-    assertThat(run.listener.ended).hasSize(2);
+    assertThat(run.listener.ended).extracting(HttpExchange::method).containsExactly("GET", "GET");
     assertFirst(run.listener.ended.get(0), side);
     HttpExchange third = run.listener.ended.get(1);
-    assertThat(third.method()).isEqualTo("GET");
     assertThat(third.target()).isEqualTo("/third");
     assertThat(third.statusCode()).isEqualTo(204);
     assertThat(third.outcome()).isEqualTo(HttpExchange.Outcome.COMPLETE);
@@ -328,6 +345,29 @@ class ConnectionTrackerFragmentedStartTest {
             LossCause.STREAM_DECODER_ERROR, 1L,
             LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST, 1L));
     run.finish("request lost in its headers");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void emptyLinesWhereARequestMustBeginLeaveItsStartToTheNextEvent(HttpExchange.Side side) {
+    // As in the test above, the direction is at a boundary once the lost request was answered.
+    // A write of empty lines alone does not begin the request: the next write still does, though
+    // its own first bytes (more empty lines) would not say so.
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1), 0, 0);
+    s.whole(Party.REQUESTS, REQUEST);
+    int lost = "POST /ne".length();
+    s.lose(Party.REQUESTS, lost);
+    s.whole(Party.REQUESTS, NEXT_REQUEST.substring(lost));
+    s.whole(Party.RESPONSES, RESPONSE);
+    s.whole(Party.RESPONSES, NEXT_RESPONSE);
+    s.whole(Party.REQUESTS, "\r\n");
+    s.whole(Party.REQUESTS, "\r\nGET /third HTTP/1.1\r\nHost: h\r\n\r\n");
+    s.whole(Party.RESPONSES, "HTTP/1.1 204 No Content\r\n\r\n");
+
+    assertThat(run.listener.ended).extracting(HttpExchange::target)
+        .containsExactly("/early/after", "/third");
+    run.finish("empty lines");
   }
 
   @ParameterizedTest

@@ -99,4 +99,23 @@ class MessageStartTest {
     assertThat(MessageStart.response(new MessageStart.Bytes().set(null, e, 1, e.captured())))
         .isEqualTo(Match.MISMATCH);
   }
+
+  @ParameterizedTest
+  @CsvSource(delimiter = '|', value = {
+    "G|true",
+    "PO|true",
+    "GET|true",
+    "GET /|true",
+    "DELETE /a HTTP/1.1|true",
+    "GETX|false",
+    "GET/|false",
+    "BODY-SECRETq|false",
+    "M-SEARCH * HTTP/1.1|false",
+    "get /|false",
+  })
+  void knownMethodsAndTheirFirstBytes(String payload, boolean expected) {
+    CaptureEvent e = event(payload);
+    assertThat(MessageStart.knownMethodOrPrefix(new MessageStart.Bytes().set(null, e, 0, e.captured())))
+        .isEqualTo(expected);
+  }
 }
