@@ -65,6 +65,14 @@ import javax.annotation.Nullable;
  * code when it was decoded. A connection first seen mid-stream (role unknown, or offset past 0)
  * waits the same way for its first message start; that wait is not counted as a loss.
  *
+ * <p>Responses lost whole leave their requests in the pairing queue. After response bytes were
+ * lost with requests owed an answer, the first response decoded answers the newest request that
+ * began before it did, and older ones end EVICTED (bytes missing): a client that waits for each
+ * answer sent that request after the lost answers arrived. On a connection whose client was seen
+ * pipelining (a request begun before the previous response ended) the number of answers in the
+ * lost bytes cannot be told and the oldest request is paired as before. Until every request seen
+ * was answered, a response that began before the oldest request did is not its answer.
+ *
  * <h2>Finding a message start</h2>
  *
  * Peers read and write in small pieces (byte-wise header readers, a status line written apart
@@ -668,6 +676,18 @@ public final class ConnectionTracker implements CaptureEventSink {
     @Nullable ArrayDeque<Pending> pending;
     /** Responses whose request was dropped from the queue: they are decoded and discarded. */
     int responsesToSkip;
+    /**
+     * Response bytes were lost while requests were owed an answer: how many responses they held
+     * is unknown, so the queue no longer tells which request the next response answers. Cleared
+     * once every request seen was answered or ended.
+     */
+    boolean pairingUncertain;
+    /** The next response decoded is the first since response bytes were lost. */
+    boolean firstResponseAfterLoss;
+    /** A request was seen to begin before the previous exchange's response had ended. */
+    boolean pipelined;
+    /** When the last response paired with certainty ended. */
+    long lastResponseEndNanos = Long.MIN_VALUE;
     /** Bytes that may begin a message, per direction, until the request direction is known. */
     @Nullable StartBuffer ingressGathered;
     @Nullable StartBuffer egressGathered;
@@ -874,6 +894,10 @@ public final class ConnectionTracker implements CaptureEventSink {
 
     void enqueue(Pending p) {
       ArrayDeque<Pending> q = pending();
+      if (!q.isEmpty()
+          && q.peekLast().exchange.requestStartNanos() == p.exchange.requestStartNanos()) {
+        pipelined = true; // two requests in one write
+      }
       while (q.size() >= settings.maxPendingRequestsPerConnection()) {
         Pending oldest = q.pollFirst();
         if (oldest == responses.target) {
@@ -1006,6 +1030,8 @@ public final class ConnectionTracker implements CaptureEventSink {
     boolean startExpected;
     /** A loss was counted here since the last message boundary found. */
     boolean lossCounted;
+    /** The first bytes seen in this direction were its first. */
+    boolean seenFromStart;
 
     Stream(Connection conn) {
       this.conn = conn;
@@ -1061,6 +1087,17 @@ public final class ConnectionTracker implements CaptureEventSink {
       if (expectedOffset < 0) {
         // First bytes seen in this direction: a boundary only if they are the stream's first.
         synced = offset == 0 && conn.role != CaptureEvent.ConnectionRole.UNKNOWN;
+        if (offset > 0
+            && this instanceof ResponseStream r
+            && conn.requests.seenFromStart
+            && conn.role != CaptureEvent.ConnectionRole.UNKNOWN) {
+          // A connection seen from its start: the response bytes before these were lost, and
+          // with them maybe whole answers to requests already seen.
+          gaps.inc();
+          lossCounted = true;
+          r.responsesMayBeLost();
+        }
+        seenFromStart = offset == 0;
       } else if (offset < expectedOffset) {
         skip = expectedOffset - offset;
         if (skip >= length) {
@@ -1537,6 +1574,49 @@ public final class ConnectionTracker implements CaptureEventSink {
       }
     }
 
+    /**
+     * The request a response answers while pairing is uncertain (see {@link
+     * Connection#pairingUncertain}), or null when it answers none still queued. A response cannot
+     * begin before its request did. The first response after the loss answers the newest request
+     * that began before it: a client that waits for each answer (most do) sent that request after
+     * the lost answers arrived; the older requests' answers were in the lost bytes, and they end
+     * (EVICTED, bytes missing). On a connection whose client was seen pipelining, and for later
+     * responses, the oldest request is answered as usual, unless the response began before it
+     * (then it answers a request that ended).
+     */
+    @Nullable
+    private Pending pairAfterLoss() {
+      ArrayDeque<Pending> q = conn.pending;
+      if (q == null || q.isEmpty()) {
+        return null;
+      }
+      if (!conn.firstResponseAfterLoss || conn.pipelined) {
+        // (A pipelining client's lost answers cannot be counted: the oldest is the best guess.)
+        conn.firstResponseAfterLoss = false;
+        Pending oldest = q.peekFirst();
+        return oldest.exchange.requestStartNanos() <= messageStartNanos ? oldest : null;
+      }
+      conn.firstResponseAfterLoss = false;
+      Pending answered = null;
+      for (Pending p : q) {
+        if (p.exchange.requestStartNanos() > messageStartNanos) {
+          break;
+        }
+        answered = p;
+      }
+      while (answered != null && q.peekFirst() != answered) {
+        Pending older = q.pollFirst();
+        if (conn.requests.current == older) {
+          conn.requests.current = null;
+        }
+        if (!older.reported) {
+          older.exchange.markBytesMissing();
+          end(older, HttpExchange.Outcome.EVICTED, eventNanos);
+        }
+      }
+      return answered;
+    }
+
     /** A final response's headers were decoded: it answers the oldest pending request. */
     private void pair(int code) {
       if (conn.responsesToSkip > 0) {
@@ -1544,7 +1624,12 @@ public final class ConnectionTracker implements CaptureEventSink {
         discarding = true;
         return;
       }
-      Pending head = conn.pending == null ? null : conn.pending.peekFirst();
+      Pending head;
+      if (conn.pairingUncertain) {
+        head = pairAfterLoss();
+      } else {
+        head = conn.pending == null ? null : conn.pending.peekFirst();
+      }
       if (head == null) {
         responsesWithoutRequest.inc();
         discarding = true;
@@ -1578,7 +1663,16 @@ public final class ConnectionTracker implements CaptureEventSink {
       if (!p.reported) {
         p.exchange.setResponseEndNanos(eventNanos);
       }
+      if (!conn.pairingUncertain) {
+        if (p.exchange.requestStartNanos() < conn.lastResponseEndNanos) {
+          conn.pipelined = true;
+        }
+        conn.lastResponseEndNanos = eventNanos;
+      }
       end(p, HttpExchange.Outcome.COMPLETE, eventNanos);
+      if (q == null || q.isEmpty()) {
+        conn.pairingUncertain = false; // every request seen was answered or ended
+      }
       if (switchesProtocols) {
         switchesProtocols = false;
         conn.switchingProtocols = true;
@@ -1645,6 +1739,16 @@ public final class ConnectionTracker implements CaptureEventSink {
           p.exchange.markBytesMissing();
           end(p, HttpExchange.Outcome.EVICTED, eventNanos);
         }
+      }
+      responsesMayBeLost();
+    }
+
+    /** Whole responses may have been in bytes not seen here, those of skipped requests too. */
+    void responsesMayBeLost() {
+      if ((conn.pending != null && !conn.pending.isEmpty()) || conn.responsesToSkip > 0) {
+        conn.responsesToSkip = 0;
+        conn.pairingUncertain = true;
+        conn.firstResponseAfterLoss = true;
       }
     }
   }

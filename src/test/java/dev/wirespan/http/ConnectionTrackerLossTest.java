@@ -3,6 +3,7 @@ package dev.wirespan.http;
 import static dev.wirespan.http.Conversation.ascii;
 import static dev.wirespan.http.Conversation.concat;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.tuple;
 
 import dev.wirespan.capture.CaptureEvent;
 import dev.wirespan.http.Conversation.Party;
@@ -281,4 +282,89 @@ class ConnectionTrackerLossTest {
     run.assertLosses("overlap", Map.of());
     run.finish("overlap");
   }
+
+  private static String request(String target) {
+    return "GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n";
+  }
+
+  private static String response(int status, String body) {
+    return "HTTP/1.1 " + status + " X\r\nContent-Length: " + body.length() + "\r\n\r\n" + body;
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void aResponseLostWholeDoesNotShiftThePairingOfTheOnesAfterIt(HttpExchange.Side side) {
+    // A client that waits for each answer; the answer to /a is lost whole (a dropped event at a
+    // message boundary). /b was sent after it arrived, so the next response answers /b, not /a;
+    // and every later pairing stays right.
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.request(request("/first"));
+    s.response(response(200, "f"));
+    s.request(request("/a"));
+    s.lose(Party.RESPONSES, response(201, "aa").length());
+    s.request(request("/b"));
+    s.response(response(202, "bbb"));
+    s.request(request("/c"));
+    s.response(response(203, "cccc"));
+
+    assertThat(run.listener.ended)
+        .extracting(HttpExchange::target, HttpExchange::statusCode, HttpExchange::outcome)
+        .containsExactly(
+            tuple("/first", 200, HttpExchange.Outcome.COMPLETE),
+            tuple("/a", 0, HttpExchange.Outcome.EVICTED),
+            tuple("/b", 202, HttpExchange.Outcome.COMPLETE),
+            tuple("/c", 203, HttpExchange.Outcome.COMPLETE));
+    assertThat(run.listener.ended.get(1).bytesMissing()).isTrue();
+    assertThat(run.listener.ended.get(2).responseBodySize()).isEqualTo(3);
+    run.assertLosses(
+        "a lost answer", Map.of(LossCause.STREAM_GAP, 1L, LossCause.STREAM_RESYNC, 1L));
+    run.finish("a lost answer");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void aResponseHeadLostDoesNotShiftThePairingOfTheOnesAfterIt(HttpExchange.Side side) {
+    // The answer to /a loses its first event (its head): its body is skipped while the direction
+    // waits for a response start, which is the answer to /b.
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.request(request("/a"));
+    String head = "HTTP/1.1 201 X\r\nContent-Length: 5\r\n\r\n";
+    s.lose(Party.RESPONSES, head.length());
+    s.whole(Party.RESPONSES, "aaaaa");
+    s.request(request("/b"));
+    s.response(response(202, "bb"));
+
+    assertThat(run.listener.ended)
+        .extracting(HttpExchange::target, HttpExchange::statusCode, HttpExchange::outcome)
+        .containsExactly(
+            tuple("/a", 0, HttpExchange.Outcome.EVICTED),
+            tuple("/b", 202, HttpExchange.Outcome.COMPLETE));
+    run.finish("a lost head");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void aPipeliningClientsAnswersAfterALossPairWithTheOldestRequest(HttpExchange.Side side) {
+    // Seen pipelining (/2 sent before /1 was answered), then the answer to /3 is lost: how many
+    // answers lost bytes held cannot be told on such a connection, pairing stays with the oldest
+    // request (a known limit: /3 takes /4's answer) and no request is ended for it.
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.request(request("/1"));
+    s.request(request("/2"));
+    s.response(response(201, "1"));
+    s.response(response(202, "2"));
+    s.request(request("/3"));
+    s.lose(Party.RESPONSES, response(203, "3").length());
+    s.request(request("/4"));
+    s.response(response(204, "4"));
+
+    assertThat(run.listener.ended)
+        .extracting(HttpExchange::target, HttpExchange::statusCode)
+        .containsExactly(tuple("/1", 201), tuple("/2", 202), tuple("/3", 204));
+    run.finish("pipelining");
+  }
+
 }
