@@ -63,15 +63,19 @@ import javax.annotation.Nullable;
  * message start. A request whose headers were decoded keeps waiting for its response (marked
  * bytesMissing); an exchange whose response was cut ends EVICTED, bytesMissing, with the status
  * code when it was decoded. A connection first seen mid-stream (role unknown, or offset past 0)
- * waits the same way for its first message start; that wait is not counted as a loss.
+ * waits the same way for its first message start; that wait is not counted as a loss (except on
+ * the response direction of a connection whose request direction was seen from its start: its
+ * first bytes past offset 0 count as a gap).
  *
- * <p>Responses lost whole leave their requests in the pairing queue. After response bytes were
- * lost with requests owed an answer, the first response decoded answers the newest request that
- * began before it did, and older ones end EVICTED (bytes missing): a client that waits for each
- * answer sent that request after the lost answers arrived. On a connection whose client was seen
- * pipelining (a request begun before the previous response ended) the number of answers in the
- * lost bytes cannot be told and the oldest request is paired as before. Until every request seen
- * was answered, a response that began before the oldest request did is not its answer.
+ * <p>Responses lost whole would leave their requests in the pairing queue, each taking a later
+ * request's answer. After response bytes were lost with requests owed an answer, and until every
+ * request seen was answered, each response answers the newest request that began before it did
+ * (and is framed by that request's method), and older ones end EVICTED (bytes missing): a client
+ * that waits for each answer sent that request after the lost answers arrived; answers owed to
+ * requests dropped from the queue are recognised the same way. On a connection whose client was
+ * seen pipelining (a request begun before the answer to the previous one began, or two requests
+ * in one write) the number of answers in the lost bytes cannot be told: the oldest request is
+ * paired as before, unless the response began before it did.
  *
  * <h2>Finding a message start</h2>
  *
@@ -682,8 +686,6 @@ public final class ConnectionTracker implements CaptureEventSink {
      * once every request seen was answered or ended.
      */
     boolean pairingUncertain;
-    /** The next response decoded is the first since response bytes were lost. */
-    boolean firstResponseAfterLoss;
     /** A request was seen to begin before the previous exchange's response had ended. */
     boolean pipelined;
     /** When the last response paired with certainty ended. */
@@ -711,6 +713,11 @@ public final class ConnectionTracker implements CaptureEventSink {
     @Override
     @Nullable
     public String method(int ahead) {
+      if (ahead == 0 && pairingUncertain && !pipelined && pending != null) {
+        // Framed by the request pairing will give it (a HEAD's answer has no body).
+        Pending p = newestBegunBy(responses.messageStartNanos);
+        return p == null ? null : p.exchange.method();
+      }
       if (ahead < responsesToSkip || pending == null) {
         return null;
       }
@@ -721,6 +728,21 @@ public final class ConnectionTracker implements CaptureEventSink {
         }
       }
       return null;
+    }
+
+    /** The newest pending request that began no later than {@code nanos}, or null. */
+    @Nullable
+    Pending newestBegunBy(long nanos) {
+      Pending found = null;
+      if (pending != null) {
+        for (Pending p : pending) {
+          if (p.exchange.requestStartNanos() > nanos) {
+            break;
+          }
+          found = p;
+        }
+      }
+      return found;
     }
 
     /**
@@ -912,8 +934,11 @@ public final class ConnectionTracker implements CaptureEventSink {
         if (requests.current == oldest) {
           requests.current = null;
         }
-        // Its response may still come: keep pairing the others right.
-        responsesToSkip++;
+        // Its response may still come: keep pairing the others right (after a loss, on a client
+        // that waits for each answer, pairing by time recognises it instead).
+        if (!pairingUncertain || pipelined) {
+          responsesToSkip++;
+        }
       }
       q.addLast(p);
     }
@@ -1095,6 +1120,7 @@ public final class ConnectionTracker implements CaptureEventSink {
           // with them maybe whole answers to requests already seen.
           gaps.inc();
           lossCounted = true;
+          startExpected = false;
           r.responsesMayBeLost();
         }
         seenFromStart = offset == 0;
@@ -1577,33 +1603,25 @@ public final class ConnectionTracker implements CaptureEventSink {
     /**
      * The request a response answers while pairing is uncertain (see {@link
      * Connection#pairingUncertain}), or null when it answers none still queued. A response cannot
-     * begin before its request did. The first response after the loss answers the newest request
-     * that began before it: a client that waits for each answer (most do) sent that request after
-     * the lost answers arrived; the older requests' answers were in the lost bytes, and they end
-     * (EVICTED, bytes missing). On a connection whose client was seen pipelining, and for later
-     * responses, the oldest request is answered as usual, unless the response began before it
-     * (then it answers a request that ended).
+     * begin before its request did, and a client that waits for each answer (most do) sent the
+     * newest request that began before the response after the earlier answers arrived: that is the
+     * one answered, and older requests, whose answers were lost, end (EVICTED, bytes missing). On
+     * a connection whose client was seen pipelining the number of lost answers cannot be told: the
+     * oldest request is answered as usual, unless the response began before it did.
      */
     @Nullable
     private Pending pairAfterLoss() {
       ArrayDeque<Pending> q = conn.pending;
       if (q == null || q.isEmpty()) {
+        conn.pairingUncertain = false; // nothing left to mispair
         return null;
       }
-      if (!conn.firstResponseAfterLoss || conn.pipelined) {
+      if (conn.pipelined) {
         // (A pipelining client's lost answers cannot be counted: the oldest is the best guess.)
-        conn.firstResponseAfterLoss = false;
         Pending oldest = q.peekFirst();
         return oldest.exchange.requestStartNanos() <= messageStartNanos ? oldest : null;
       }
-      conn.firstResponseAfterLoss = false;
-      Pending answered = null;
-      for (Pending p : q) {
-        if (p.exchange.requestStartNanos() > messageStartNanos) {
-          break;
-        }
-        answered = p;
-      }
+      Pending answered = conn.newestBegunBy(messageStartNanos);
       while (answered != null && q.peekFirst() != answered) {
         Pending older = q.pollFirst();
         if (conn.requests.current == older) {
@@ -1617,12 +1635,24 @@ public final class ConnectionTracker implements CaptureEventSink {
       return answered;
     }
 
-    /** A final response's headers were decoded: it answers the oldest pending request. */
+    /**
+     * A final response's headers were decoded: it answers the oldest pending request, or after
+     * lost response bytes the one {@link #pairAfterLoss} finds.
+     */
     private void pair(int code) {
       if (conn.responsesToSkip > 0) {
         conn.responsesToSkip--;
         discarding = true;
         return;
+      }
+      ArrayDeque<Pending> queued = conn.pending;
+      if (queued != null && queued.size() >= 2 && !conn.pipelined && !conn.pairingUncertain) {
+        // (Not after a loss: a request queued behind one whose answer was lost looks the same.)
+        Iterator<Pending> it = queued.iterator();
+        it.next();
+        if (it.next().exchange.requestStartNanos() < messageStartNanos) {
+          conn.pipelined = true; // a request was sent before the answer to the one before it
+        }
       }
       Pending head;
       if (conn.pairingUncertain) {
@@ -1746,9 +1776,10 @@ public final class ConnectionTracker implements CaptureEventSink {
     /** Whole responses may have been in bytes not seen here, those of skipped requests too. */
     void responsesMayBeLost() {
       if ((conn.pending != null && !conn.pending.isEmpty()) || conn.responsesToSkip > 0) {
-        conn.responsesToSkip = 0;
+        if (!conn.pipelined) {
+          conn.responsesToSkip = 0; // answers to skipped requests are recognised by time
+        }
         conn.pairingUncertain = true;
-        conn.firstResponseAfterLoss = true;
       }
     }
   }

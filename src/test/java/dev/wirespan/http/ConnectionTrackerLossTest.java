@@ -367,4 +367,53 @@ class ConnectionTrackerLossTest {
     run.finish("pipelining");
   }
 
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void theAnswerAfterALossIsFramedByTheRequestItIsPairedWith(HttpExchange.Side side) {
+    // The answer to GET /a is lost whole; the next response answers HEAD /h: its Content-Length
+    // announces no body here, so the answer to /c after it is its own message.
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.request(request("/a"));
+    s.lose(Party.RESPONSES, response(200, "aa").length());
+    s.request("HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n");
+    s.response("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+    s.request(request("/c"));
+    s.response(response(203, "ccc"));
+
+    assertThat(run.listener.ended)
+        .extracting(HttpExchange::target, HttpExchange::statusCode, HttpExchange::outcome)
+        .containsExactly(
+            tuple("/a", 0, HttpExchange.Outcome.EVICTED),
+            tuple("/h", 200, HttpExchange.Outcome.COMPLETE),
+            tuple("/c", 203, HttpExchange.Outcome.COMPLETE));
+    assertThat(run.listener.ended.get(1).responseBodySize()).isZero();
+    run.finish("head after a loss");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void requestsSentAheadOfTheirAnswersKeepTheOldestRuleAfterALoss(HttpExchange.Side side) {
+    // Three requests sent before any answer (separate writes): the first answer's head shows the
+    // client pipelines. That answer is then cut (a lost event inside its chunked body): it ends
+    // EVICTED, and the next answers pair in order.
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.request(request("/1"));
+    s.request(request("/2"));
+    s.request(request("/3"));
+    s.response("HTTP/1.1 201 X\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    s.lose(Party.RESPONSES, "5\r\nworld\r\n0\r\n\r\n".length());
+    s.response(response(202, "2"));
+    s.response(response(203, "3"));
+
+    assertThat(run.listener.ended)
+        .extracting(HttpExchange::target, HttpExchange::statusCode, HttpExchange::outcome)
+        .containsExactly(
+            tuple("/1", 201, HttpExchange.Outcome.EVICTED),
+            tuple("/2", 202, HttpExchange.Outcome.COMPLETE),
+            tuple("/3", 203, HttpExchange.Outcome.COMPLETE));
+    run.finish("pipelined before a loss");
+  }
 }

@@ -175,7 +175,15 @@ public final class OtlpTestReceiver implements AutoCloseable {
       } catch (IOException closed) {
         return;
       }
-      heldByHole.add(s);
+      synchronized (this) {
+        if (hole != listening) {
+          // stop() or restart() ran between accept and here: it closed the held connections
+          // already, so this one would be held open forever (an exporter stuck on it).
+          closeQuietly(s);
+          return;
+        }
+        heldByHole.add(s);
+      }
       Thread reader =
           new Thread(
               () -> {
@@ -188,6 +196,14 @@ public final class OtlpTestReceiver implements AutoCloseable {
               "otlp-black-hole-reader");
       reader.setDaemon(true);
       reader.start();
+    }
+  }
+
+  private static void closeQuietly(Socket s) {
+    try {
+      s.close();
+    } catch (IOException e) {
+      // closing a socket nobody reads
     }
   }
 
