@@ -447,7 +447,7 @@ public final class KernelCapture implements AutoCloseable {
     }
   }
 
-  static CaptureException loadFailure(int errno) {
+  private static CaptureException loadFailure(int errno) {
     List<String> warnings = LibBpfLog.recentWarnings();
     String log = warnings.isEmpty() ? "" : "\nlibbpf said:\n" + String.join("\n", warnings);
     boolean verifier =

@@ -730,6 +730,17 @@ public final class ConnectionTracker implements CaptureEventSink {
       return null;
     }
 
+    /** Ends a request taken off the queue without its whole answer: EVICTED, bytes missing. */
+    void endDropped(Pending p, long nanos) {
+      if (requests.current == p) {
+        requests.current = null;
+      }
+      if (!p.reported) {
+        p.exchange.markBytesMissing();
+        end(p, HttpExchange.Outcome.EVICTED, nanos);
+      }
+    }
+
     /** The newest pending request that began no later than {@code nanos}, or null. */
     @Nullable
     Pending newestBegunBy(long nanos) {
@@ -928,12 +939,8 @@ public final class ConnectionTracker implements CaptureEventSink {
         }
         if (!oldest.reported) {
           bufferLimits.inc();
-          oldest.exchange.markBytesMissing();
-          end(oldest, HttpExchange.Outcome.EVICTED, lastActivityNanos);
         }
-        if (requests.current == oldest) {
-          requests.current = null;
-        }
+        endDropped(oldest, lastActivityNanos);
         // Its response may still come: keep pairing the others right (after a loss, on a client
         // that waits for each answer, pairing by time recognises it instead).
         if (!pairingUncertain || pipelined) {
@@ -1381,12 +1388,10 @@ public final class ConnectionTracker implements CaptureEventSink {
     final void loseBoundary(@Nullable Counter cause, boolean inMessage) {
       if (cause != null) {
         cause.inc();
+        lossCounted = true;
       }
       if (this instanceof RequestStream r) {
         r.requestLost = true;
-      }
-      if (cause != null) {
-        lossCounted = true;
       }
       dropPartialMessage(inMessage);
       if (decoder != null) {
@@ -1623,14 +1628,7 @@ public final class ConnectionTracker implements CaptureEventSink {
       }
       Pending answered = conn.newestBegunBy(messageStartNanos);
       while (answered != null && q.peekFirst() != answered) {
-        Pending older = q.pollFirst();
-        if (conn.requests.current == older) {
-          conn.requests.current = null;
-        }
-        if (!older.reported) {
-          older.exchange.markBytesMissing();
-          end(older, HttpExchange.Outcome.EVICTED, eventNanos);
-        }
+        conn.endDropped(q.pollFirst(), eventNanos);
       }
       return answered;
     }
@@ -1762,13 +1760,7 @@ public final class ConnectionTracker implements CaptureEventSink {
       switchesProtocols = false;
       if (p != null) {
         conn.pending.remove(p);
-        if (conn.requests.current == p) {
-          conn.requests.current = null;
-        }
-        if (!p.reported) {
-          p.exchange.markBytesMissing();
-          end(p, HttpExchange.Outcome.EVICTED, eventNanos);
-        }
+        conn.endDropped(p, eventNanos);
       }
       responsesMayBeLost();
     }

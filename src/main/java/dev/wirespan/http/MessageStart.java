@@ -135,22 +135,7 @@ final class MessageStart {
    * ("...xyzGET /"); the known method tells where the request really begins.
    */
   static boolean knownMethod(Bytes e) {
-    int n = e.length();
-    next:
-    for (byte[] m : KNOWN_METHODS) {
-      if (n <= m.length) {
-        continue;
-      }
-      for (int k = 0; k < m.length; k++) {
-        if (e.at(k) != m[k]) {
-          continue next;
-        }
-      }
-      if (e.at(m.length) == ' ') {
-        return true;
-      }
-    }
-    return false;
+    return startsWithKnownMethod(e, false);
   }
 
   /**
@@ -158,7 +143,15 @@ final class MessageStart {
    * "GET" and "GET /" are; "BODY", "GETX" and "M-SEARCH" are not.
    */
   static boolean knownMethodOrPrefix(Bytes e) {
+    return startsWithKnownMethod(e, true);
+  }
+
+  /** A known method and a space begin {@code e}, or (if {@code prefixEnough}) all of it fits. */
+  private static boolean startsWithKnownMethod(Bytes e, boolean prefixEnough) {
     int n = e.length();
+    if (n == 0) {
+      return false;
+    }
     next:
     for (byte[] m : KNOWN_METHODS) {
       int k = 0;
@@ -167,8 +160,8 @@ final class MessageStart {
           continue next;
         }
       }
-      if (k == n || e.at(k) == ' ') {
-        return n > 0;
+      if (k == n ? prefixEnough : e.at(k) == ' ') {
+        return true;
       }
     }
     return false;
