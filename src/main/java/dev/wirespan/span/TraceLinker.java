@@ -95,7 +95,7 @@ public final class TraceLinker implements ExchangeListener {
       new LinkedHashMap<>(16, 0.75f, true);
   /** SERVER exchanges still waiting for their client, in request order (identity keys). */
   private final LinkedHashMap<HttpExchange, PendingServer> pendingServers = new LinkedHashMap<>();
-  /** Open SERVER exchanges by (pid << 32 | tid). */
+  /** Open SERVER exchanges by {@link #threadKey}. */
   private final Map<Long, ThreadState> threads = new HashMap<>();
   /** The lookup key, reused for every exchange (capture thread only). */
   private final TcpTuple probe = new TcpTuple();
@@ -357,8 +357,13 @@ public final class TraceLinker implements ExchangeListener {
         ids.generateTraceId(), ids.generateSpanId(), TraceFlags.getSampled(), TraceState.getDefault());
   }
 
-  private static long threadKey(int pid, int tid) {
-    return ((long) pid << 32) | (tid & 0xffffffffL);
+  /**
+   * A key unique per (pid, tid) whose {@link Long#hashCode} is the tid. The plain {@code pid << 32
+   * | tid} hashes to {@code pid ^ tid}, which is 0 for every single-threaded process (nginx
+   * workers, most clients): all of them shared one hash bucket.
+   */
+  static long threadKey(int pid, int tid) {
+    return ((long) pid << 32) | ((pid ^ tid) & 0xffffffffL);
   }
 
   /**

@@ -260,4 +260,19 @@ class TraceLinkerTest {
     assertThat(e.spanContext()).isNotNull();
     assertThat(forwarded).containsExactly("end /");
   }
+
+  @Test
+  void threadKeysAreUniqueAndSpreadOverHashBucketsForSingleThreadedProcesses() {
+    java.util.Set<Long> keys = new java.util.HashSet<>();
+    java.util.Set<Integer> hashes = new java.util.HashSet<>();
+    int[] ids = {1, 2, 77, 4096, 65_535, 4_194_304, Integer.MAX_VALUE};
+    for (int pid : ids) {
+      for (int tid : ids) {
+        assertThat(keys.add(TraceLinker.threadKey(pid, tid))).as(pid + "/" + tid).isTrue();
+      }
+      // pid == tid: a single-threaded process, the common case (nginx workers, curl, wrk).
+      hashes.add(Long.hashCode(TraceLinker.threadKey(pid, pid)));
+    }
+    assertThat(hashes).hasSize(ids.length);
+  }
 }
