@@ -3,7 +3,6 @@ package dev.wirespan.http;
 import io.netty.handler.codec.http.DefaultHttpHeaders;
 import io.netty.handler.codec.http.DefaultHttpHeadersFactory;
 import io.netty.handler.codec.http.HttpHeaderNames;
-import io.netty.handler.codec.http.HttpHeaderValidationUtil;
 import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpHeadersFactory;
 import io.netty.util.AsciiString;
@@ -16,8 +15,11 @@ import javax.annotation.Nullable;
  * Content-Length, Transfer-Encoding; protocol switches: Connection, Upgrade and the WebSocket
  * fields it consults). A browser request carries ten or more other fields (Accept-*, Cookie,
  * Sec-Fetch-*, ...): storing them cost most of the decoder's allocation per message, for nothing.
- * The fields are still parsed, validated (as the default headers validate them) and counted in
- * the header size limit.
+ * The fields are still parsed and counted in the header size limit, but only the kept ones are
+ * validated (as the default headers validate them): the agent watches messages a peer already
+ * accepted, and servers accept fields that a strict parser would refuse (nginx ignores a field
+ * with an invalid name and serves the request). Failing the message over a field nobody reads
+ * would lose the exchange; the fields that decide framing are kept, so validated.
  *
  * <p>Anything that needs another field adds it to {@link #NEEDED} (lowercase).
  */
@@ -103,32 +105,12 @@ final class NeededHeaders extends DefaultHttpHeaders {
     return null;
   }
 
-  /**
-   * A dropped field is validated as a kept one would be: a malformed field name or value fails
-   * the message (request smuggling defences rely on it) whether or not the agent reads it.
-   */
-  private static void validate(CharSequence name, Object value) {
-    int bad = HttpHeaderValidationUtil.validateToken(name);
-    if (name.length() == 0 || bad >= 0) {
-      throw new IllegalArgumentException(
-          "invalid header name '" + name + "'" + (bad >= 0 ? " at index " + bad : ""));
-    }
-    if (value instanceof CharSequence text) {
-      bad = HttpHeaderValidationUtil.validateValidHeaderValue(text);
-      if (bad >= 0) {
-        throw new IllegalArgumentException(
-            "invalid value of header '" + name + "' at index " + bad);
-      }
-    }
-  }
-
   @Override
   public HttpHeaders add(CharSequence name, Object value) {
     AsciiString kept = kept(name);
     if (kept != null) {
       return super.add(kept, value);
     }
-    validate(name, value);
     return this;
   }
 
@@ -142,9 +124,6 @@ final class NeededHeaders extends DefaultHttpHeaders {
     AsciiString kept = kept(name);
     if (kept != null) {
       return super.add(kept, values);
-    }
-    for (Object value : values) {
-      validate(name, value);
     }
     return this;
   }
