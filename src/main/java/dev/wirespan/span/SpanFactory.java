@@ -3,13 +3,11 @@ package dev.wirespan.span;
 import dev.wirespan.http.ConnectionInfo;
 import dev.wirespan.http.HttpExchange;
 import io.opentelemetry.api.common.AttributeKey;
-import io.opentelemetry.api.common.AttributesBuilder;
 import io.opentelemetry.api.trace.SpanContext;
 import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.api.trace.StatusCode;
 import io.opentelemetry.api.trace.TraceFlags;
 import io.opentelemetry.api.trace.TraceState;
-import io.opentelemetry.api.common.Attributes;
 import io.opentelemetry.sdk.common.InstrumentationScopeInfo;
 import io.opentelemetry.sdk.trace.IdGenerator;
 import io.opentelemetry.sdk.trace.data.SpanData;
@@ -157,7 +155,7 @@ public final class SpanFactory {
     String methodName = knownMethod ? method : UNKNOWN_METHOD_SPAN_NAME;
     String name = route.isEmpty() ? methodName : methodName + " " + route;
 
-    AttributesBuilder attributes = Attributes.builder();
+    SpanAttributes.Builder attributes = SpanAttributes.builder();
     // Peer attributes first so that the conventions' attributes below win on a clash.
     attributes.putAll(peers.peerAttributes(exchange));
 

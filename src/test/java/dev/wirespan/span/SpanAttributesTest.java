@@ -1,0 +1,73 @@
+package dev.wirespan.span;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.opentelemetry.api.common.AttributeKey;
+import io.opentelemetry.api.common.Attributes;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class SpanAttributesTest {
+  private static final AttributeKey<String> A = AttributeKey.stringKey("a");
+  private static final AttributeKey<Long> B = AttributeKey.longKey("b");
+  private static final AttributeKey<Boolean> C = AttributeKey.booleanKey("c");
+
+  @Test
+  void keepsPutOrderAndTheLastValueOfAKeyPutTwice() {
+    Attributes peers = Attributes.of(AttributeKey.stringKey("z"), "peer", A, "from-peers");
+    SpanAttributes attributes =
+        SpanAttributes.builder().putAll(peers).put(B, 7L).put(A, "mine").put(C, true).build();
+
+    List<String> order = new ArrayList<>();
+    attributes.forEach((key, value) -> order.add(key.getKey() + "=" + value));
+    // The SDK's Attributes.of sorted the peer part (a before z); put order is kept from there.
+    assertThat(order).containsExactly("a=mine", "z=peer", "b=7", "c=true");
+    assertThat(attributes.size()).isEqualTo(4);
+    assertThat(attributes.get(A)).isEqualTo("mine");
+    assertThat(attributes.get(B)).isEqualTo(7L);
+    assertThat(attributes.get(AttributeKey.stringKey("missing"))).isNull();
+  }
+
+  @Test
+  void aKeyEqualToAnotherInstanceIsTheSameKey() {
+    SpanAttributes attributes =
+        SpanAttributes.builder().put(A, "one").put(AttributeKey.stringKey("a"), "two").build();
+    assertThat(attributes.size()).isEqualTo(1);
+    assertThat(attributes.get(AttributeKey.stringKey("a"))).isEqualTo("two");
+    // Same name, another type: another key, as in the SDK.
+    SpanAttributes typed =
+        SpanAttributes.builder().put(A, "one").put(AttributeKey.longKey("a"), 1L).build();
+    assertThat(typed.size()).isEqualTo(2);
+  }
+
+  @Test
+  void ignoresWhatTheSdkBuilderIgnores() {
+    SpanAttributes attributes =
+        SpanAttributes.builder()
+            .put(null, "x")
+            .put(AttributeKey.stringKey(""), "x")
+            .put(A, null)
+            .build();
+    assertThat(attributes.isEmpty()).isTrue();
+    assertThat(attributes.asMap()).isEmpty();
+    assertThat(attributes).isEqualTo(Attributes.empty());
+  }
+
+  @Test
+  void equalsTheSdkAttributesWithTheSamePairsAndGrowsPastItsInitialSize() {
+    SpanAttributes.Builder builder = SpanAttributes.builder();
+    var sdk = Attributes.builder();
+    for (int i = 40; i >= 0; i--) {
+      builder.put(AttributeKey.longKey("k" + i), (long) i);
+      sdk.put(AttributeKey.longKey("k" + i), (long) i);
+    }
+    SpanAttributes attributes = builder.build();
+    assertThat(attributes.size()).isEqualTo(41);
+    assertThat(attributes).isEqualTo(sdk.build());
+    assertThat(attributes.asMap()).isEqualTo(sdk.build().asMap());
+    assertThat(attributes.hashCode()).isEqualTo(sdk.build().asMap().hashCode());
+    assertThat(attributes.toBuilder().build()).isEqualTo(sdk.build());
+    assertThat(attributes).isNotEqualTo(SpanAttributes.builder().put(A, "x").build());
+  }
+}
