@@ -19,7 +19,11 @@ import javax.annotation.Nullable;
  * validated (as the default headers validate them): the agent watches messages a peer already
  * accepted, and servers accept fields that a strict parser would refuse (nginx ignores a field
  * with an invalid name and serves the request). Failing the message over a field nobody reads
- * would lose the exchange; the fields that decide framing are kept, so validated.
+ * would lose the exchange; the fields that decide framing are kept, so validated. One shape of a
+ * dropped name still fails the message: whitespace around it ({@code Content-Length : 5}). Netty
+ * leaves that whitespace in a request's field name for the header validation to refuse, RFC 9112
+ * (section 5.1) has servers reject it because it smuggles framing fields past lenient parsers,
+ * and as a dropped field it would silently change where the message ends.
  *
  * <p>Anything that needs another field adds it to {@link #NEEDED} (lowercase).
  */
@@ -105,12 +109,24 @@ final class NeededHeaders extends DefaultHttpHeaders {
     return null;
   }
 
+  private static void checkNoWhitespaceAround(CharSequence name) {
+    int last = name.length() - 1;
+    if (last < 0 || isWhitespace(name.charAt(0)) || isWhitespace(name.charAt(last))) {
+      throw new IllegalArgumentException("invalid header name '" + name + "'");
+    }
+  }
+
+  private static boolean isWhitespace(char c) {
+    return c == ' ' || c == '\t';
+  }
+
   @Override
   public HttpHeaders add(CharSequence name, Object value) {
     AsciiString kept = kept(name);
     if (kept != null) {
       return super.add(kept, value);
     }
+    checkNoWhitespaceAround(name);
     return this;
   }
 
@@ -125,6 +141,7 @@ final class NeededHeaders extends DefaultHttpHeaders {
     if (kept != null) {
       return super.add(kept, values);
     }
+    checkNoWhitespaceAround(name);
     return this;
   }
 
