@@ -49,6 +49,7 @@ CONFIG = {
     "echo_round_trips": env_int("ECHO_ROUND_TRIPS", 100_000),
     "sweep": env_int("SWEEP", 1),
     "sweep_rates": [int(r) for r in os.environ.get("SWEEP_RATES", "5000 10000 20000 40000 60000 80000").split()],
+    "sweep_mode": os.environ.get("SWEEP_MODE", "queued"),
     "sweep_connections": env_int("SWEEP_CONNECTIONS", 64),
     "sweep_duration_s": env_int("SWEEP_DURATION_S", 10),
     "sweep_warmup_s": env_int("SWEEP_WARMUP_S", 5),
@@ -456,7 +457,7 @@ def wrk(url, connections, seconds):
 
 def open_loop(port, connections, rate, seconds, warmup):
     r = run(["java", "-Xmx512m", "-cp", BENCH_JAR, "dev.wirespan.bench.OpenLoopLoad", str(port),
-             "/bytes/128", str(connections), str(rate), str(seconds), str(warmup)],
+             "/bytes/128", str(connections), str(rate), str(seconds), str(warmup), CONFIG["sweep_mode"]],
             seconds + warmup + 120, cpus=CONFIG["load_cpus"])
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -550,7 +551,7 @@ def sweep_phase():
     agent = start_agent()
     try:
         # The warm-up was wrk's closed loop; the agent's JIT has to see this load's shape too
-        # (pipelining, more connections) before it is measured.
+        # (more connections, open loop) before it is measured.
         open_loop(port, c, CONFIG["sweep_rates"][0], CONFIG["sweep_warmup_s"] + 20, 0)
         for row in out:
             window = AgentWindow(agent)
@@ -739,10 +740,12 @@ def report(results):
         for k, v in results["nonhttp"].items():
             L.append(f"| {k} | {v['syscalls']:,} | {fmt(v['bpf_ns_per_syscall'])} | {fmt(v['wall_ns_added_per_syscall'])} | {v['events']:.0f} | {v['spans_exported']:.0f} |")
     if results.get("sweep"):
-        L += ["", f"## Open-loop sweep (nginx /bytes/128, {CONFIG['sweep_connections']} connections, OpenLoopLoad)", "",
-              "Latency from each request's due time (includes queueing and the generator's own lateness).", "",
+        L += ["", f"## Open-loop sweep (nginx /bytes/128, {CONFIG['sweep_connections']} connections, OpenLoopLoad, {CONFIG['sweep_mode']})", "",
+              "Latency from each request's due time (includes queueing and the generator's own lateness)."
+              " Queued: a request due while every connection waits for a response waits for the first free one"
+              " (as wrk2 and client pools do); pipelined: it is written behind the unanswered one.", "",
               "| offered req/s | achieved without / with | p50 µs without → with | p99 µs without → with |"
-              " p99.9 µs without → with | losses (excl. copy_truncated) | completeness | agent CPU % of a core |", "|" + "---|" * 8]
+              " p99.9 µs without → with | requests that waited / were pipelined (with) | losses (excl. copy_truncated) | completeness | agent CPU % of a core |", "|" + "---|" * 9]
         best = None
         for r in results["sweep"]:
             wo, wi, a = r["without"], r["with"], r["agent_window"]
@@ -753,6 +756,7 @@ def report(results):
                      f" {wo['latency_us']['p50']} → {wi['latency_us']['p50']} |"
                      f" {wo['latency_us']['p99']} → {wi['latency_us']['p99']} |"
                      f" {wo['latency_us']['p99_9']} → {wi['latency_us']['p99_9']} |"
+                     f" {wi.get('waited_for_connection', 0):,} / {wi.get('pipelined', 0):,} |"
                      f" {a['losses_total']:.0f} ({a['losses_excluding_copy_truncated']:.0f}) | {fmt(r['completeness'], 4)} |"
                      f" {100 * a['agent_cpu_s'] / (CONFIG['sweep_duration_s'] + CONFIG['sweep_warmup_s']):.0f} |")
         L += ["", f"Highest offered rate with zero losses and complete capture: {fmt(best)} req/s."]

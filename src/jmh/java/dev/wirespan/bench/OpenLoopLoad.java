@@ -16,9 +16,14 @@ import org.HdrHistogram.Histogram;
 
 /**
  * A constant-rate (open-loop) HTTP/1.1 load generator for loopback: request k is due at {@code
- * start + k / rate}, whatever happened to earlier requests, round robin over keep-alive
- * connections (a request due on a connection that still waits for a response is pipelined
- * behind it, so an overloaded server makes latency grow instead of the offered rate shrink).
+ * start + k / rate}, whatever happened to earlier requests, over a pool of keep-alive
+ * connections. As in wrk2 and in the connection pools of real clients, a request goes out on a
+ * connection that is not waiting for a response; when every connection waits, the request waits
+ * for the first one free (counted as {@code waited_for_connection}), so an overloaded server
+ * makes latency grow (it is measured from the due time) instead of the offered rate shrink. With
+ * {@code pipelined} as the seventh argument, a request is instead written when due on the next
+ * connection in turn, behind any request still unanswered there (HTTP/1.1 pipelining, which
+ * browsers and client libraries do not do; counted as {@code pipelined}).
  *
  * <p>A sender thread writes requests when they are due; a receiver thread blocked in the selector
  * parses responses (Content-Length framing) and records, in HdrHistograms, the latency from the
@@ -26,7 +31,7 @@ import org.HdrHistogram.Histogram;
  * time from the actual write. Responses to requests due in the warm-up are not recorded.
  *
  * <p>Usage: {@code OpenLoopLoad PORT PATH CONNECTIONS RATE_PER_SECOND DURATION_SECONDS
- * [WARMUP_SECONDS]}. Prints one JSON object. Stops by itself: sending ends after warm-up +
+ * [WARMUP_SECONDS [queued|pipelined]]}. Prints one JSON object. Stops by itself: sending ends after warm-up +
  * duration, waiting for responses {@link #DRAIN_NANOS} later.
  */
 public final class OpenLoopLoad {
@@ -34,6 +39,8 @@ public final class OpenLoopLoad {
   static final long DRAIN_NANOS = TimeUnit.SECONDS.toNanos(3);
   /** The sender sleeps when the next request is due later than this, else it spins. */
   private static final long SPIN_BELOW_NANOS = 20_000;
+  /** How long the sender parks between looks for a free connection when all are busy. */
+  private static final long WAIT_FOR_CONNECTION_NANOS = 10_000;
   private static final long HIGHEST_TRACKABLE_NANOS = TimeUnit.SECONDS.toNanos(60);
   private static final int SIGNIFICANT_DIGITS = 3;
   private static final int READ_BUFFER_BYTES = 256 * 1024;
@@ -46,7 +53,8 @@ public final class OpenLoopLoad {
   public static void main(String[] args) throws Exception {
     if (args.length < 5) {
       System.err.println(
-          "usage: OpenLoopLoad PORT PATH CONNECTIONS RATE_PER_SECOND DURATION_SECONDS [WARMUP_SECONDS]");
+          "usage: OpenLoopLoad PORT PATH CONNECTIONS RATE_PER_SECOND DURATION_SECONDS"
+              + " [WARMUP_SECONDS [queued|pipelined]]");
       System.exit(2);
     }
     int port = Integer.parseInt(args[0]);
@@ -55,7 +63,12 @@ public final class OpenLoopLoad {
     double rate = Double.parseDouble(args[3]);
     double duration = Double.parseDouble(args[4]);
     double warmup = args.length > 5 ? Double.parseDouble(args[5]) : 1;
-    System.out.println(run(port, path, connections, rate, duration, warmup));
+    String mode = args.length > 6 ? args[6] : "queued";
+    if (!mode.equals("queued") && !mode.equals("pipelined")) {
+      System.err.println("mode must be queued or pipelined: " + mode);
+      System.exit(2);
+    }
+    System.out.println(run(port, path, connections, rate, duration, warmup, mode.equals("pipelined")));
   }
 
   /** In-flight requests of one connection: a single-producer single-consumer ring of times. */
@@ -64,7 +77,7 @@ public final class OpenLoopLoad {
     final long[] due = new long[MAX_IN_FLIGHT_PER_CONNECTION];
     final long[] sent = new long[MAX_IN_FLIGHT_PER_CONNECTION];
     volatile long tail; // written by the sender
-    long head; // receiver only
+    volatile long head; // written by the receiver
     // receiver's response parser state
     final StringBuilder header = new StringBuilder();
     long bodyRemaining = -1; // -1: reading headers
@@ -75,7 +88,9 @@ public final class OpenLoopLoad {
     }
   }
 
-  static String run(int port, String path, int connectionCount, double rate, double duration, double warmup)
+  static String run(
+      int port, String path, int connectionCount, double rate, double duration, double warmup,
+      boolean pipelined)
       throws IOException, InterruptedException {
     byte[] request =
         ("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + port
@@ -101,7 +116,7 @@ public final class OpenLoopLoad {
     Histogram latency = new Histogram(HIGHEST_TRACKABLE_NANOS, SIGNIFICANT_DIGITS);
     Histogram service = new Histogram(HIGHEST_TRACKABLE_NANOS, SIGNIFICANT_DIGITS);
     Histogram lateness = new Histogram(HIGHEST_TRACKABLE_NANOS, SIGNIFICANT_DIGITS);
-    long[] counts = new long[4]; // completed measured, completed all, errors, pipelined
+    long[] counts = new long[5]; // completed measured, completed all, errors, pipelined, waited
     long[] notSent = new long[1];
 
     Thread sender =
@@ -123,7 +138,25 @@ public final class OpenLoopLoad {
                   notSent[0] += total - k;
                   break;
                 }
-                Connection c = conns[(int) (k % connectionCount)];
+                Connection c;
+                if (pipelined) {
+                  c = conns[(int) (k % connectionCount)];
+                } else {
+                  c = idle(conns, k);
+                  if (c == null) {
+                    counts[4]++;
+                    // Parked, not spinning: the receiver that frees a connection may share
+                    // this core.
+                    while ((c = idle(conns, k)) == null && System.nanoTime() < deadline) {
+                      LockSupport.parkNanos(WAIT_FOR_CONNECTION_NANOS);
+                    }
+                    if (c == null) {
+                      notSent[0] += total - k;
+                      break;
+                    }
+                    now = System.nanoTime();
+                  }
+                }
                 long t = c.tail;
                 if (c.closed || t - c.head >= MAX_IN_FLIGHT_PER_CONNECTION) {
                   notSent[0]++;
@@ -224,11 +257,26 @@ public final class OpenLoopLoad {
         "{\"offered_rps\": %.1f, \"connections\": %d, \"duration_s\": %.1f, \"warmup_s\": %.1f,"
             + " \"requests_due\": %d, \"completed\": %d, \"completed_measured\": %d,"
             + " \"achieved_rps\": %.1f, \"errors\": %d, \"missing\": %d, \"not_sent\": %d,"
-            + " \"pipelined\": %d, %s, %s, %s}",
+            + " \"mode\": \"%s\", \"pipelined\": %d, \"waited_for_connection\": %d, %s, %s, %s}",
         rate, connectionCount, duration, warmup, total, counts[1], counts[0],
-        counts[0] / Math.max(measuredSeconds, 1e-9), counts[2], missing, notSent[0], counts[3],
+        counts[0] / Math.max(measuredSeconds, 1e-9), counts[2], missing, notSent[0],
+        pipelined ? "pipelined" : "queued", counts[3], counts[4],
         percentiles("latency", latency), percentiles("service", service),
         percentiles("send_lateness", lateness));
+  }
+
+  /**
+   * A connection with no request in flight, looking from the one after request {@code k}'s turn
+   * so that load spreads over the pool; null when every connection waits for a response.
+   */
+  private static Connection idle(Connection[] conns, long k) {
+    for (int i = 0; i < conns.length; i++) {
+      Connection c = conns[(int) ((k + i) % conns.length)];
+      if (!c.closed && c.tail == c.head) {
+        return c;
+      }
+    }
+    return null;
   }
 
   private static long contentLength(CharSequence header) {
