@@ -50,7 +50,8 @@ import javax.annotation.Nullable;
  * network.peer.address}/{@code network.peer.port} (the remote end), {@code user_agent.original},
  * {@code http.request.body.size}/{@code http.response.body.size} (when non-zero). SERVER spans:
  * {@code url.scheme}={@code http}, {@code url.path}, {@code url.query} (secret values redacted,
- * see {@link Redaction}), {@code client.address}/{@code client.port} (the remote end). CLIENT spans:
+ * see {@link Redaction}), {@code client.address} (the remote end; {@code client.port} is opt-in in
+ * the conventions and would repeat {@code network.peer.port}). CLIENT spans:
  * {@code url.full} (built from Host and target, query redacted, no user info). {@code url.path},
  * {@code url.query} and {@code url.full} are capped at {@value #MAX_URL_CHARS} characters, all
  * other string values at {@value #MAX_VALUE_CHARS}. No header other than Host, User-Agent (and
@@ -106,12 +107,25 @@ public final class SpanFactory {
   /** Characters of a full URL besides scheme, host, path and query: "://", "[]", ":65535", "/". */
   private static final int URL_EXTRA_CHARS = 12;
 
+  /**
+   * Span names remembered: most traffic repeats a few paths, and making the route of one
+   * ({@link RouteTemplate#ofPath}, then the name) cost more than a lookup. A power of two.
+   */
+  private static final int NAME_CACHE_SIZE = 512;
+  /** Longer paths are not remembered, which bounds the cache to a few hundred KiB. */
+  private static final int MAX_CACHED_PATH_CHARS = 256;
+
   private static final InstrumentationScopeInfo SCOPE = scope();
 
   private final ResourceResolver resources;
   private final PeerResolver peers;
   private final MonotonicClock clock;
   private final IdGenerator ids = IdGenerator.random();
+  /** Recent span names by method and path (direct-mapped; entries are immutable). */
+  private final SpanName[] names = new SpanName[NAME_CACHE_SIZE];
+
+  /** A span name and the method and path it was made for. */
+  private record SpanName(String methodName, String path, String name) {}
 
   public SpanFactory(ResourceResolver resources, PeerResolver peers, MonotonicClock clock) {
     this.resources = Objects.requireNonNull(resources, "resources");
@@ -151,9 +165,7 @@ public final class SpanFactory {
     boolean knownMethod = KNOWN_METHODS.contains(method);
     String target = exchange.target();
     String path = RouteTemplate.path(target);
-    String route = RouteTemplate.ofPath(path);
-    String methodName = knownMethod ? method : UNKNOWN_METHOD_SPAN_NAME;
-    String name = route.isEmpty() ? methodName : methodName + " " + route;
+    String name = spanName(knownMethod ? method : UNKNOWN_METHOD_SPAN_NAME, path);
 
     SpanAttributes.Builder attributes = SpanAttributes.builder();
     // Peer attributes first so that the conventions' attributes below win on a clash.
@@ -205,7 +217,6 @@ public final class SpanFactory {
             UrlAttributes.URL_QUERY, Redaction.cap(Redaction.redactQuery(query), MAX_URL_CHARS));
       }
       attributes.put(ClientAttributes.CLIENT_ADDRESS, peerAddress);
-      attributes.put(ClientAttributes.CLIENT_PORT, (long) connection.remotePort());
     } else {
       attributes.put(
           UrlAttributes.URL_FULL,
@@ -255,6 +266,26 @@ public final class SpanFactory {
         attributes.build(),
         resources.resolve(connection),
         SCOPE);
+  }
+
+  /** {@code "GET /users/{id}"}: the method's name and the route of {@code path}, if any. */
+  private String spanName(String methodName, String path) {
+    if (path.length() > MAX_CACHED_PATH_CHARS) {
+      return spanNameOf(methodName, path);
+    }
+    int slot = (31 * methodName.hashCode() + path.hashCode()) & (NAME_CACHE_SIZE - 1);
+    SpanName cached = names[slot];
+    if (cached != null && cached.path.equals(path) && cached.methodName.equals(methodName)) {
+      return cached.name;
+    }
+    String name = spanNameOf(methodName, path);
+    names[slot] = new SpanName(methodName, path, name);
+    return name;
+  }
+
+  private static String spanNameOf(String methodName, String path) {
+    String route = RouteTemplate.ofPath(path);
+    return route.isEmpty() ? methodName : methodName + " " + route;
   }
 
   @Nullable

@@ -73,7 +73,7 @@ class SpanFactoryTest {
     assertThat(a.get(ServerAttributes.SERVER_ADDRESS)).isEqualTo("shop.example");
     assertThat(a.get(ServerAttributes.SERVER_PORT)).isEqualTo(8080L);
     assertThat(a.get(ClientAttributes.CLIENT_ADDRESS)).isEqualTo("127.0.0.2");
-    assertThat(a.get(ClientAttributes.CLIENT_PORT)).isEqualTo(53422L);
+    assertThat(a.get(ClientAttributes.CLIENT_PORT)).as("opt-in; network.peer.port has it").isNull();
     assertThat(a.get(NetworkAttributes.NETWORK_PEER_ADDRESS)).isEqualTo("127.0.0.2");
     assertThat(a.get(NetworkAttributes.NETWORK_PEER_PORT)).isEqualTo(53422L);
     // Conditionally required only when not http.
@@ -165,6 +165,25 @@ class SpanFactoryTest {
         serverExchange("GET", "/", 500).setOutcome(HttpExchange.Outcome.CONNECTION_CLOSED);
     assertThat(factory.toSpan(exchange).getAttributes().get(ErrorAttributes.ERROR_TYPE))
         .isEqualTo("500");
+  }
+
+  @Test
+  void rememberedSpanNamesAreTheNamesOfTheirOwnMethodAndPath() {
+    // More method/path pairs than the factory remembers, twice over, plus paths too long to
+    // remember: every name is the one made from scratch for that very method and path.
+    String[] methods = {"GET", "POST", "PROPFIND"};
+    String longPath = "/docs/" + "x".repeat(300) + "/7";
+    for (int round = 0; round < 2; round++) {
+      for (int i = 0; i < 1500; i++) {
+        String method = methods[i % methods.length];
+        String path = i % 100 == 0 ? longPath + i : (i % 2 == 0 ? "/items/" + i : "/page" + i);
+        String expected =
+            (method.equals("PROPFIND") ? "HTTP" : method) + " " + RouteTemplate.of(path);
+        assertThat(factory.toSpan(serverExchange(method, path + "?q=" + round, 200)).getName())
+            .as(method + " " + path)
+            .isEqualTo(expected);
+      }
+    }
   }
 
   @Test
