@@ -40,7 +40,7 @@ import javax.annotation.Nullable;
  * never an exception. A short-lived client (a {@code curl} run) is often gone by the time its
  * exchanges are decoded: then the process name the kernel recorded with the connection's first
  * event ({@link ConnectionInfo#processName()}, the comm) gives {@code service.name} and {@code
- * process.executable.name} instead of {@value #UNKNOWN_SERVICE}. Cached per pid (LRU bounded by {@code maxProcesses}); an entry older than
+ * process.executable.name} instead of {@value #UNKNOWN_SERVICE}. Cached per pid, at most {@code maxProcesses} (the entry used and revalidated longest ago is dropped first); an entry older than
  * {@code revalidateAfter} is checked against the process's start time (field 22 of {@code
  * /proc/<pid>/stat}) and rebuilt when the pid was reused. Thread-safe.
  */
@@ -84,7 +84,9 @@ public final class ProcessResourceResolver implements ResourceResolver {
     this.revalidateAfterNanos = Objects.requireNonNull(revalidateAfter, "revalidateAfter").toNanos();
     this.nanoTime = Objects.requireNonNull(nanoTime, "nanoTime");
     this.cache =
-        new LinkedHashMap<>(16, 0.75f, true) {
+        // Insertion order, refreshed when an entry is revalidated: close to least recently used
+        // without relinking the entry on every lookup (two per exchange).
+        new LinkedHashMap<>(16, 0.75f, false) {
           @Override
           protected boolean removeEldestEntry(Map.Entry<Integer, Entry> eldest) {
             return size() > ProcessResourceResolver.this.maxProcesses;
@@ -124,6 +126,8 @@ public final class ProcessResourceResolver implements ResourceResolver {
       if (startTime == entry.startTime || startTime < 0) {
         // Same process, or gone (its last exchanges still deserve its resource).
         entry.checkedAtNanos = now;
+        cache.remove(pid);
+        cache.put(pid, entry);
         return entry.resource;
       }
     }

@@ -201,6 +201,25 @@ class ProcessResourceResolverTest {
     assertThat(resolver.cachedProcesses()).isEqualTo(2);
   }
 
+  @Test
+  void aProcessStillInUseKeepsItsPlaceWhenNewOnesFillTheCache(@TempDir Path proc)
+      throws IOException {
+    AtomicLong now = new AtomicLong();
+    ProcessResourceResolver resolver =
+        new ProcessResourceResolver(proc, HOST, 2, Duration.ofSeconds(10), now::get);
+    fakeProcess(proc, 7, "nginx", 1000, "");
+    fakeProcess(proc, 8, "curl", 1, "");
+    Resource nginx = resolver.resolve(7);
+    resolver.resolve(8);
+    now.addAndGet(Duration.ofSeconds(11).toNanos());
+    assertThat(resolver.resolve(7)).isSameAs(nginx); // revalidated: now the newest entry
+    fakeProcess(proc, 9, "curl", 2, "");
+    resolver.resolve(9); // drops 8, not 7
+    fakeProcess(proc, 7, "nginx-renamed-in-proc", 1000, "");
+    assertThat(resolver.resolve(7)).isSameAs(nginx);
+    assertThat(resolver.cachedProcesses()).isEqualTo(2);
+  }
+
   @ParameterizedTest(name = "{0}")
   @CsvSource(
       delimiter = '|',
