@@ -100,13 +100,28 @@ final class NeededHeaders extends DefaultHttpHeaders {
     if (candidates == null) {
       return null;
     }
-    char first = AsciiString.toLowerCase(name.charAt(0));
     for (AsciiString n : candidates) {
-      if (n.charAt(0) == first && n.contentEqualsIgnoreCase(name)) {
+      if (sameLowercase(n, name)) {
         return n;
       }
     }
     return null;
+  }
+
+  /**
+   * Whether {@code name} is {@code lowercase} in any case; both have the same length. ASCII
+   * folding only (header names are tokens), so cheaper than {@link
+   * AsciiString#contentEqualsIgnoreCase}, which was 4 % of the capture thread.
+   */
+  private static boolean sameLowercase(AsciiString lowercase, CharSequence name) {
+    for (int i = 0; i < lowercase.length(); i++) {
+      char k = (char) (lowercase.byteAt(i) & 0xff);
+      char c = name.charAt(i);
+      if (c != k && !(k >= 'a' && k <= 'z' && (c | 0x20) == k)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   private static void checkNoWhitespaceAround(CharSequence name) {

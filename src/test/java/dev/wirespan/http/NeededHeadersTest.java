@@ -103,6 +103,11 @@ class NeededHeadersTest {
     assertThat(NeededHeaders.needed("hose")).isFalse();
     assertThat(NeededHeaders.needed("Connectiom")).isFalse();
     assertThat(NeededHeaders.needed("user-agenT ")).isFalse();
+    // Only letters fold: a CR is not '-' (CR | 0x20 is '-'), a control character not a digit.
+    assertThat(NeededHeaders.needed("content\rlength")).isFalse();
+    assertThat(NeededHeaders.needed("sec-websocket-key\u0011")).isFalse();
+    assertThat(NeededHeaders.needed("SEC-WEBSOCKET-KEY1")).isTrue();
+    assertThat(NeededHeaders.needed("\u0168ser-agent")).isFalse();
     assertThat(NeededHeaders.needed("")).isFalse();
     assertThat(NeededHeaders.needed("x".repeat(100))).isFalse();
   }
