@@ -81,7 +81,7 @@ public final class OpenLoopLoad {
     // receiver's response parser state
     final StringBuilder header = new StringBuilder();
     long bodyRemaining = -1; // -1: reading headers
-    boolean closed;
+    volatile boolean closed;
 
     Connection(SocketChannel channel) {
       this.channel = channel;
@@ -138,13 +138,16 @@ public final class OpenLoopLoad {
                   notSent[0] += total - k;
                   break;
                 }
+                if (due >= measureFrom) {
+                  lateness.recordValue(Math.min(now - due, HIGHEST_TRACKABLE_NANOS));
+                }
                 Connection c;
                 if (pipelined) {
                   c = conns[(int) (k % connectionCount)];
                 } else {
                   c = idle(conns, k);
                   if (c == null) {
-                    counts[4]++;
+                    counts[4]++; // waits for a free connection (in latency, not in lateness)
                     // Parked, not spinning: the receiver that frees a connection may share
                     // this core.
                     while ((c = idle(conns, k)) == null && System.nanoTime() < deadline) {
@@ -178,9 +181,6 @@ public final class OpenLoopLoad {
                   }
                 } catch (IOException e) {
                   c.closed = true;
-                }
-                if (due >= measureFrom) {
-                  lateness.recordValue(Math.min(now - due, HIGHEST_TRACKABLE_NANOS));
                 }
               }
             },

@@ -257,7 +257,13 @@ public final class Agent implements AutoCloseable {
               } catch (Throwable t) {
                 failure.set(t);
               } finally {
-                shutDownPipeline();
+                try {
+                  shutDownPipeline();
+                } catch (Throwable t) { // an Error: the agent must not exit 0 after it
+                  if (!failure.compareAndSet(null, t)) {
+                    failure.get().addSuppressed(t);
+                  }
+                }
               }
             },
             "wirespan-capture");

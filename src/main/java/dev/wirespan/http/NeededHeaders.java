@@ -19,11 +19,11 @@ import javax.annotation.Nullable;
  * validated (as the default headers validate them): the agent watches messages a peer already
  * accepted, and servers accept fields that a strict parser would refuse (nginx ignores a field
  * with an invalid name and serves the request). Failing the message over a field nobody reads
- * would lose the exchange; the fields that decide framing are kept, so validated. One shape of a
- * dropped name still fails the message: whitespace around it ({@code Content-Length : 5}). Netty
- * leaves that whitespace in a request's field name for the header validation to refuse, RFC 9112
- * (section 5.1) has servers reject it because it smuggles framing fields past lenient parsers,
- * and as a dropped field it would silently change where the message ends.
+ * would lose the exchange; the fields that decide framing are kept, so validated. The dropped
+ * fields that nginx refuses with 400 still fail the message ({@link #checkDropped}): they are the
+ * shapes that smuggle a framing field past a lenient parser, such as whitespace before the colon
+ * ({@code Content-Length : 5}, which Netty leaves in a request's field name for the header
+ * validation to refuse; RFC 9112, section 5.1).
  *
  * <p>Anything that needs another field adds it to {@link #NEEDED} (lowercase).
  */
@@ -124,15 +124,33 @@ final class NeededHeaders extends DefaultHttpHeaders {
     return true;
   }
 
-  private static void checkNoWhitespaceAround(CharSequence name) {
-    int last = name.length() - 1;
-    if (last < 0 || isWhitespace(name.charAt(0)) || isWhitespace(name.charAt(last))) {
-      throw new IllegalArgumentException("invalid header name '" + name + "'");
+  /**
+   * Fails a dropped field the way nginx fails it (400), rather than ignoring it: a name that is
+   * empty or holds a control character, whitespace or DEL (a parser that ends the name there sees
+   * another field: {@code Content-Length x: 5}), or a value with a NUL or a CR (Netty ends lines
+   * at LF only; a parser that ends them at a lone CR sees the rest as another field). Other bytes
+   * that are not token characters ({@code X@Y}) nginx ignores, and so does the agent.
+   */
+  private static void checkDropped(CharSequence name, Object value) {
+    int length = name.length();
+    if (length == 0) {
+      throw new IllegalArgumentException("empty header name");
     }
-  }
-
-  private static boolean isWhitespace(char c) {
-    return c == ' ' || c == '\t';
+    for (int i = 0; i < length; i++) {
+      char c = name.charAt(i);
+      if (c <= ' ' || c == 0x7f) {
+        throw new IllegalArgumentException("invalid header name '" + name + "' at index " + i);
+      }
+    }
+    if (value instanceof CharSequence text) {
+      for (int i = 0; i < text.length(); i++) {
+        char c = text.charAt(i);
+        if (c == '\r' || c == 0) {
+          throw new IllegalArgumentException(
+              "invalid value of header '" + name + "' at index " + i);
+        }
+      }
+    }
   }
 
   @Override
@@ -141,7 +159,7 @@ final class NeededHeaders extends DefaultHttpHeaders {
     if (kept != null) {
       return super.add(kept, value);
     }
-    checkNoWhitespaceAround(name);
+    checkDropped(name, value);
     return this;
   }
 
@@ -156,7 +174,9 @@ final class NeededHeaders extends DefaultHttpHeaders {
     if (kept != null) {
       return super.add(kept, values);
     }
-    checkNoWhitespaceAround(name);
+    for (Object value : values) {
+      checkDropped(name, value);
+    }
     return this;
   }
 

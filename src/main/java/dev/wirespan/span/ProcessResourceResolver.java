@@ -136,6 +136,7 @@ public final class ProcessResourceResolver implements ResourceResolver {
         startTime < 0
             ? new Entry(fallback(pid, processName), startTime, now, processName)
             : new Entry(read(pid), startTime, now, null);
+    cache.remove(pid); // a rebuilt entry goes to the end, as a new one would
     cache.put(pid, fresh);
     return fresh.resource;
   }

@@ -14,9 +14,11 @@ import javax.annotation.Nullable;
  * The attributes of one span, kept in the order they were put. The SDK's {@link
  * Attributes#builder()} merge-sorts every set by key name when it is built (8 % of the capture
  * thread at saturation, for a span of about fifteen attributes); neither the OTLP encoding nor a
- * backend reads the order. A key put twice keeps its last value at its first place; a null key,
- * an empty key name or a null value is ignored, as the SDK's builder ignores them. Immutable once
- * built; {@link #equals} compares the key-value pairs whatever their order or implementation.
+ * backend reads the order. As in the SDK, a key name put twice keeps only the last key and value
+ * (whatever their types: OTLP forbids a name twice), at the name's first place; a null key, an
+ * empty key name or a null value is ignored. Immutable once built. {@link #equals} holds between
+ * two instances with the same pairs in any order; compare with other implementations through
+ * {@link #asMap()}.
  */
 final class SpanAttributes implements Attributes {
   private static final SpanAttributes EMPTY = new SpanAttributes(new Object[0]);
@@ -35,9 +37,12 @@ final class SpanAttributes implements Attributes {
   @Override
   @Nullable
   @SuppressWarnings("unchecked")
-  public <T> T get(AttributeKey<T> key) {
-    int i = Builder.indexOf(pairs, pairs.length, key);
-    return i < 0 ? null : (T) pairs[i + 1];
+  public <T> T get(@Nullable AttributeKey<T> key) {
+    if (key == null) {
+      return null;
+    }
+    int i = Builder.indexOf(pairs, pairs.length, key.getKey());
+    return i < 0 || !pairs[i].equals(key) ? null : (T) pairs[i + 1];
   }
 
   @Override
@@ -72,7 +77,7 @@ final class SpanAttributes implements Attributes {
 
   @Override
   public boolean equals(Object o) {
-    return o == this || (o instanceof Attributes other && asMap().equals(other.asMap()));
+    return o == this || (o instanceof SpanAttributes other && asMap().equals(other.asMap()));
   }
 
   @Override
@@ -106,8 +111,9 @@ final class SpanAttributes implements Attributes {
       if (key == null || key.getKey().isEmpty() || value == null) {
         return this;
       }
-      int i = indexOf(pairs, length, key);
+      int i = indexOf(pairs, length, key.getKey());
       if (i >= 0) {
+        pairs[i] = key;
         pairs[i + 1] = value;
         return this;
       }
@@ -133,12 +139,12 @@ final class SpanAttributes implements Attributes {
       return length == 0 ? EMPTY : new SpanAttributes(Arrays.copyOf(pairs, length));
     }
 
-    /** Index of {@code key} in {@code pairs[0, length)}, or -1 (key hash codes are cached). */
-    static int indexOf(Object[] pairs, int length, AttributeKey<?> key) {
-      int hash = key.hashCode();
+    /** Index of the key named {@code name} in {@code pairs[0, length)}, or -1. */
+    static int indexOf(Object[] pairs, int length, String name) {
+      int hash = name.hashCode(); // cached by the String, as for the keys' names
       for (int i = 0; i < length; i += 2) {
-        Object k = pairs[i];
-        if (k == key || (k.hashCode() == hash && k.equals(key))) {
+        String k = ((AttributeKey<?>) pairs[i]).getKey();
+        if (k == name || (k.hashCode() == hash && k.equals(name))) {
           return i;
         }
       }

@@ -45,7 +45,11 @@ class ConnectionTrackerSmugglingTest {
         shape("whitespace before colon", "GET /a HTTP/1.1\r\nHost : h\r\n\r\n"),
         shape("whitespace before the colon of a field nobody reads",
             "POST /a HTTP/1.1\r\nHost: h\r\nContent-Lengthy : 5\r\n\r\n"),
-        shape("NUL in a header value", "GET /a HTTP/1.1\r\nHost: h\r\nUser-Agent: a\0b\r\n\r\n"));
+        shape("whitespace inside a field name", "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length x: 5\r\n\r\n"),
+        shape("a lone CR in a field nobody reads",
+            "POST /a HTTP/1.1\r\nHost: h\r\nX: a\rContent-Length: 5\r\n\r\nhello"),
+        shape("NUL in a header value", "GET /a HTTP/1.1\r\nHost: h\r\nUser-Agent: a\0b\r\n\r\n"),
+        shape("NUL in a header name", "GET /a HTTP/1.1\r\nHost: h\r\nX\0Y: a\r\n\r\n"));
   }
 
   private static Arguments shape(String name, String request) {
@@ -77,7 +81,7 @@ class ConnectionTrackerSmugglingTest {
   void aMalformedNameOfAFieldNobodyReadsIsIgnoredAsNginxIgnoresIt() {
     // The server served it: the exchange is reported, the field is not stored.
     decodedThenNext(
-        "GET /a HTTP/1.1\r\nHost: h\r\nX\0Y: a\r\nBad{Name}: b\r\nUser-Agent: u\r\n\r\n",
+        "GET /a HTTP/1.1\r\nHost: h\r\nX@Y: a\r\nBad{Name}: b\r\nUser-Agent: u\r\n\r\n",
         x -> {
           assertThat(x.userAgent()).isEqualTo("u");
           assertThat(x.statusCode()).isEqualTo(200);
