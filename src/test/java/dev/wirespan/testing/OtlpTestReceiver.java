@@ -95,14 +95,32 @@ public final class OtlpTestReceiver implements AutoCloseable {
     this.port = port;
   }
 
-  /** An OTLP/gRPC receiver on an ephemeral port of 127.0.0.1. */
+  /** An OTLP/gRPC receiver on a free port of 127.0.0.1 ({@link #startOnFreePort}). */
   public static OtlpTestReceiver startGrpc() {
-    return start(Transport.GRPC, 0);
+    return startOnFreePort(Transport.GRPC);
   }
 
-  /** An OTLP/HTTP (protobuf) receiver on an ephemeral port of 127.0.0.1. */
+  /** An OTLP/HTTP (protobuf) receiver on a free port of 127.0.0.1 ({@link #startOnFreePort}). */
   public static OtlpTestReceiver startHttp() {
-    return start(Transport.HTTP_PROTOBUF, 0);
+    return startOnFreePort(Transport.HTTP_PROTOBUF);
+  }
+
+  /**
+   * A receiver on a free port below the kernel's ephemeral range ({@link AgentProcess#freePort}).
+   * Tests stop and restart receivers on the same port while exporters keep connecting: an
+   * ephemeral port can meanwhile become the local port of one of those connections, and then the
+   * restart cannot bind it, or a connection to it from that very port connects to itself.
+   */
+  private static OtlpTestReceiver startOnFreePort(Transport transport) {
+    RuntimeException last = null;
+    for (int attempt = 0; attempt < 5; attempt++) {
+      try {
+        return start(transport, AgentProcess.freePort());
+      } catch (IOException | RuntimeException e) { // taken between the check and the bind
+        last = e instanceof RuntimeException r ? r : new UncheckedIOException((IOException) e);
+      }
+    }
+    throw last;
   }
 
   /** A receiver on {@code port} (0: ephemeral). */
