@@ -141,14 +141,14 @@ public final class Agent implements AutoCloseable {
     for (String line : config.describe()) {
       LOG.fine(() -> "setting " + line);
     }
+    AgentMetrics metrics = new AgentMetrics();
     SpanExporter exporter;
     try {
-      exporter = ExporterFactory.create(config.exportSettings());
+      exporter = ExporterFactory.create(config.exportSettings(), metrics);
     } catch (RuntimeException e) {
       err.println("wirespan-agent: cannot create the span exporter: " + e.getMessage());
       return WirespanCommand.EXIT_USAGE;
     }
-    AgentMetrics metrics = new AgentMetrics();
     String nodeName = hostName(config);
     ProcessResourceResolver processes = new ProcessResourceResolver(nodeName);
     Optional<KubernetesMetadata> kubernetes;

@@ -1,5 +1,6 @@
 package dev.wirespan.export;
 
+import dev.wirespan.metrics.AgentMetrics;
 import io.opentelemetry.common.ComponentLoader;
 import io.opentelemetry.exporter.otlp.http.trace.OtlpHttpSpanExporter;
 import io.opentelemetry.exporter.otlp.http.trace.OtlpHttpSpanExporterBuilder;
@@ -41,15 +42,23 @@ public final class ExporterFactory {
         }
       };
 
+  /**
+   * OTLP/gRPC exports in a row that time out before the exporter is rebuilt on new connections
+   * ({@link ReconnectingSpanExporter}).
+   */
+  static final int GRPC_TIMEOUTS_BEFORE_RECONNECT = 3;
+
   private ExporterFactory() {}
 
   /**
    * One exporter for all outputs in the settings (a composite when there are several). OTLP
-   * exporters retry retryable failures with exponential backoff ({@link RetryPolicy#getDefault()}).
+   * exporters retry retryable failures with exponential backoff ({@link RetryPolicy#getDefault()});
+   * an OTLP/gRPC one is rebuilt on new connections after {@value #GRPC_TIMEOUTS_BEFORE_RECONNECT}
+   * exports in a row timed out ({@link ReconnectingSpanExporter}), counted in {@code metrics}.
    *
    * @throws UncheckedIOException when the jsonl file cannot be opened
    */
-  public static SpanExporter create(ExportSettings settings) {
+  public static SpanExporter create(ExportSettings settings, AgentMetrics metrics) {
     List<SpanExporter> exporters = new ArrayList<>();
     try {
       for (ExportSettings.Output output : settings.outputs()) {
@@ -58,7 +67,11 @@ public final class ExporterFactory {
             exporters.add(new ConsoleSpanExporter(settings.console()));
             break;
           case OTLP:
-            exporters.add(otlp(settings));
+            exporters.add(
+                settings.otlpProtocol() == ExportSettings.Protocol.GRPC
+                    ? new ReconnectingSpanExporter(
+                        () -> otlp(settings), GRPC_TIMEOUTS_BEFORE_RECONNECT, metrics)
+                    : otlp(settings));
             break;
           case JSONL:
             exporters.add(JsonLinesSpanExporter.open(settings.jsonlFile()));

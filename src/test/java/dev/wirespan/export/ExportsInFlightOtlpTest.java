@@ -40,7 +40,7 @@ class ExportsInFlightOtlpTest {
               .build();
       List<SpanData> sent = new ArrayList<>();
       try (SpanBatcher batcher =
-          SpanBatcher.builder(ExporterFactory.create(settings), metrics)
+          SpanBatcher.builder(ExporterFactory.create(settings, metrics), metrics)
               .setMaxBatchSize(SPANS_PER_TRACE)
               .setMaxExportsInFlight(3)
               .build()) {

@@ -161,7 +161,7 @@ class OutputsTest {
           .setConsole(new PrintStream(console, true, StandardCharsets.UTF_8))
           .setJsonlFile(jsonl)
           .build();
-      try (SpanBatcher batcher = SpanBatcher.builder(ExporterFactory.create(settings), metrics)
+      try (SpanBatcher batcher = SpanBatcher.builder(ExporterFactory.create(settings, metrics), metrics)
           .build()) {
         made.forEach(batcher::offer);
         assertThat(batcher.flush().join(30, TimeUnit.SECONDS).isSuccess()).isTrue();

@@ -38,12 +38,12 @@ class SpanBatcherOtlpTest {
   private final AgentMetrics metrics = new AgentMetrics();
   private final TestSpans spans = new TestSpans();
 
-  private static SpanExporter exporter(OtlpTestReceiver receiver, ExportSettings.Protocol protocol,
+  private SpanExporter exporter(OtlpTestReceiver receiver, ExportSettings.Protocol protocol,
       ExportSettings.Compression compression) {
     return exporter(receiver, protocol, compression, Duration.ofSeconds(2));
   }
 
-  private static SpanExporter exporter(OtlpTestReceiver receiver, ExportSettings.Protocol protocol,
+  private SpanExporter exporter(OtlpTestReceiver receiver, ExportSettings.Protocol protocol,
       ExportSettings.Compression compression, Duration timeout) {
     ExportSettings.Builder settings = ExportSettings.builder()
         .setOtlpProtocol(protocol)
@@ -56,7 +56,7 @@ class SpanBatcherOtlpTest {
       // The generic endpoint: the exporter must add /v1/traces itself.
       settings.setOtlpEndpoint("http://127.0.0.1:" + receiver.port());
     }
-    return ExporterFactory.create(settings.build());
+    return ExporterFactory.create(settings.build(), metrics);
   }
 
   @Test

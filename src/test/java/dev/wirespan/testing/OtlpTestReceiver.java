@@ -89,6 +89,8 @@ public final class OtlpTestReceiver implements AutoCloseable {
   private HttpServer httpServer;
   private ServerSocket hole;
   private final List<Socket> heldByHole = new CopyOnWriteArrayList<>();
+  /** Black-hole connections left open across {@link #restartKeepingHeldConnections()}. */
+  private final List<Socket> orphaned = new CopyOnWriteArrayList<>();
 
   private OtlpTestReceiver(Transport transport, int port) {
     this.transport = transport;
@@ -260,9 +262,24 @@ public final class OtlpTestReceiver implements AutoCloseable {
     listen();
   }
 
+  /**
+   * Listens again on the same port while the connections the black hole accepted stay open and
+   * unanswered: a collector that vanished without resetting its connections (its node died, a
+   * network path dropped them) and a replacement reachable at the same address.
+   */
+  public synchronized void restartKeepingHeldConnections() {
+    orphaned.addAll(heldByHole);
+    heldByHole.clear();
+    restart();
+  }
+
   @Override
   public void close() {
     stop();
+    for (Socket s : orphaned) {
+      closeQuietly(s);
+    }
+    orphaned.clear();
   }
 
   /** The next {@code count} export requests are refused with UNAVAILABLE (gRPC) or 503. */
