@@ -34,7 +34,8 @@ final class ReconnectingSpanExporter implements SpanExporter {
   private final Supplier<SpanExporter> factory;
   private final int failuresBeforeReconnect;
   private final AtomicReference<SpanExporter> current;
-  private final AtomicInteger unansweredInARow = new AtomicInteger();
+  private final AtomicInteger timedOutInARow = new AtomicInteger();
+  private volatile boolean shutDown;
   private final Counter reconnects;
 
   /**
@@ -65,11 +66,14 @@ final class ReconnectingSpanExporter implements SpanExporter {
   }
 
   private void settled(SpanExporter exporter, CompletableResultCode result) {
+    if (shutDown || exporter != current.get()) {
+      return; // a late result of an exporter already replaced says nothing of the current one
+    }
     if (result.isSuccess() || !timedOut(result.getFailureThrowable())) {
-      unansweredInARow.set(0);
+      timedOutInARow.set(0);
       return;
     }
-    if (unansweredInARow.incrementAndGet() < failuresBeforeReconnect) {
+    if (timedOutInARow.incrementAndGet() < failuresBeforeReconnect) {
       return;
     }
     SpanExporter fresh;
@@ -80,8 +84,8 @@ final class ReconnectingSpanExporter implements SpanExporter {
       return;
     }
     // Only the first of concurrent failures on the same exporter replaces it.
-    if (current.compareAndSet(exporter, fresh)) {
-      unansweredInARow.set(0);
+    if (!shutDown && current.compareAndSet(exporter, fresh)) {
+      timedOutInARow.set(0);
       reconnects.inc();
       LOG.warning(failuresBeforeReconnect + " exports in a row timed out: reconnecting");
       // Not on this thread: it belongs to the old exporter's client.
@@ -108,6 +112,7 @@ final class ReconnectingSpanExporter implements SpanExporter {
 
   @Override
   public CompletableResultCode shutdown() {
+    shutDown = true;
     return current.get().shutdown();
   }
 
