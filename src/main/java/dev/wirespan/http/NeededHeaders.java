@@ -80,10 +80,6 @@ final class NeededHeaders extends DefaultHttpHeaders {
     return table;
   }
 
-  static boolean needed(CharSequence name) {
-    return kept(name) != null;
-  }
-
   /**
    * The kept name {@code name} stands for (the lowercase constant every reader looks fields up
    * with), or null when the field is not kept. Stored under that constant, a field is found by

@@ -5,52 +5,26 @@ import static org.awaitility.Awaitility.await;
 
 import dev.wirespan.metrics.AgentMetrics;
 import io.opentelemetry.sdk.common.CompletableResultCode;
-import io.opentelemetry.sdk.trace.data.SpanData;
-import io.opentelemetry.sdk.trace.export.SpanExporter;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** The rebuild rule alone, on exporters whose results the test completes. */
 class ReconnectingSpanExporterTest {
   private final AgentMetrics metrics = new AgentMetrics();
-  private final List<FakeExporter> built = new ArrayList<>();
+  private final List<HeldExporter> built = new ArrayList<>();
   private final ReconnectingSpanExporter exporter =
       new ReconnectingSpanExporter(
           () -> {
-            FakeExporter e = new FakeExporter();
+            HeldExporter e = new HeldExporter();
             built.add(e);
             return e;
           },
           3,
           metrics);
-
-  private static final class FakeExporter implements SpanExporter {
-    final List<CompletableResultCode> results = new ArrayList<>();
-    volatile boolean shutDown;
-
-    @Override
-    public CompletableResultCode export(Collection<SpanData> spans) {
-      CompletableResultCode r = new CompletableResultCode();
-      results.add(r);
-      return r;
-    }
-
-    @Override
-    public CompletableResultCode flush() {
-      return CompletableResultCode.ofSuccess();
-    }
-
-    @Override
-    public CompletableResultCode shutdown() {
-      shutDown = true;
-      return CompletableResultCode.ofSuccess();
-    }
-  }
 
   private static Throwable timeout() {
     return new IllegalStateException("export failed", new InterruptedIOException("timeout"));
@@ -73,9 +47,9 @@ class ReconnectingSpanExporterTest {
     export().failExceptionally(timeout());
     assertThat(built).hasSize(2);
     assertThat(reconnects()).isEqualTo(1);
-    await().atMost(Duration.ofSeconds(5)).until(() -> built.get(0).shutDown);
+    await().atMost(Duration.ofSeconds(5)).until(() -> built.get(0).shutDown.get());
     export();
-    assertThat(built.get(1).results).hasSize(1); // new exports go to the new exporter
+    assertThat(built.get(1).calls).hasSize(1); // new exports go to the new exporter
     assertThat(built.get(1).shutDown).isFalse();
   }
 
@@ -115,6 +89,6 @@ class ReconnectingSpanExporterTest {
     b.failExceptionally(timeout());
     c.failExceptionally(timeout());
     assertThat(built).hasSize(1);
-    assertThat(built.get(0).shutDown).isTrue();
+    assertThat(built.get(0).shutDown.get()).isTrue();
   }
 }

@@ -31,42 +31,6 @@ class SpanBatcherInFlightTest {
   private final AgentMetrics metrics = new AgentMetrics();
   private final TestSpans spans = new TestSpans();
 
-  /** An exporter whose calls stay open until the test completes them, as a slow collector's. */
-  private static final class HeldExporter implements SpanExporter {
-    final BlockingQueue<Call> calls = new LinkedBlockingQueue<>();
-    final AtomicInteger open = new AtomicInteger();
-    final AtomicInteger maxOpen = new AtomicInteger();
-    final AtomicBoolean shutDown = new AtomicBoolean();
-
-    record Call(List<SpanData> spans, CompletableResultCode result) {}
-
-    @Override
-    public CompletableResultCode export(Collection<SpanData> batch) {
-      CompletableResultCode result = new CompletableResultCode();
-      maxOpen.accumulateAndGet(open.incrementAndGet(), Math::max);
-      result.whenComplete(open::decrementAndGet);
-      calls.add(new Call(new ArrayList<>(batch), result));
-      return result;
-    }
-
-    Call next() throws InterruptedException {
-      Call c = calls.poll(WAIT.toMillis(), TimeUnit.MILLISECONDS);
-      assertThat(c).as("an export call").isNotNull();
-      return c;
-    }
-
-    @Override
-    public CompletableResultCode flush() {
-      return CompletableResultCode.ofSuccess();
-    }
-
-    @Override
-    public CompletableResultCode shutdown() {
-      shutDown.set(true);
-      return CompletableResultCode.ofSuccess();
-    }
-  }
-
   private void offerTraces(SpanBatcher batcher, int traces) {
     for (int i = 0; i < traces; i++) {
       spans.trace(i).forEach(s -> assertThat(batcher.offer(s)).isTrue());
