@@ -7,6 +7,7 @@ import io.opentelemetry.exporter.otlp.http.trace.OtlpHttpSpanExporterBuilder;
 import io.opentelemetry.exporter.otlp.trace.OtlpGrpcSpanExporter;
 import io.opentelemetry.exporter.otlp.trace.OtlpGrpcSpanExporterBuilder;
 import io.opentelemetry.exporter.sender.jdk.internal.JdkHttpSenderProvider;
+import io.opentelemetry.sdk.common.export.GrpcSenderProvider;
 import io.opentelemetry.sdk.common.export.HttpSenderProvider;
 import io.opentelemetry.sdk.common.export.MemoryMode;
 import io.opentelemetry.sdk.common.export.RetryPolicy;
@@ -21,14 +22,19 @@ import java.util.Map;
  * Builds the {@link SpanExporter} described by {@link ExportSettings}.
  *
  * <p>OTLP exporters marshal in the SDK's {@link MemoryMode#REUSABLE_DATA} mode (pooled marshalers,
- * little allocation per span). OTLP/HTTP goes through the JDK's HttpClient: it sets TCP_NODELAY,
- * which OkHttp (the SDK's other HTTP sender, also on the class path for gRPC) does not, and
- * without it every export request waits about 40 ms for the collector's delayed ACK before its
- * last segment leaves (Nagle): measured, 44 ms per 512-span export with OkHttp against 4-8 ms.
+ * little allocation per span). Both OTLP transports send on sockets with TCP_NODELAY: OTLP/HTTP
+ * through the JDK's HttpClient, which sets it (OkHttp, the SDK's other HTTP sender, also on the
+ * class path for gRPC, does not, and without it every export request waits about 40 ms for the
+ * collector's delayed ACK before its last segment leaves (Nagle): measured, 44 ms per 512-span
+ * export with OkHttp against 4-8 ms); OTLP/gRPC through the SDK's OkHttp sender with a socket
+ * factory that sets it ({@link NoDelayGrpcSenderProvider}).
  */
 public final class ExporterFactory {
-  /** Picks the JDK sender for OTLP/HTTP, whatever else the class path offers. */
-  private static final ComponentLoader JDK_HTTP_SENDER =
+  /** The gRPC sender of every OTLP/gRPC exporter: its sockets are counted for tests. */
+  static final NoDelayGrpcSenderProvider GRPC_SENDER = new NoDelayGrpcSenderProvider();
+
+  /** Picks the JDK sender for OTLP/HTTP and {@link #GRPC_SENDER} for OTLP/gRPC. */
+  private static final ComponentLoader SENDERS =
       new ComponentLoader() {
         private final ComponentLoader classPath =
             ComponentLoader.forClassLoader(ExporterFactory.class.getClassLoader());
@@ -37,6 +43,9 @@ public final class ExporterFactory {
         public <T> Iterable<T> load(Class<T> spi) {
           if (spi == HttpSenderProvider.class) {
             return List.of(spi.cast(new JdkHttpSenderProvider()));
+          }
+          if (spi == GrpcSenderProvider.class) {
+            return List.of(spi.cast(GRPC_SENDER));
           }
           return classPath.load(spi);
         }
@@ -98,7 +107,8 @@ public final class ExporterFactory {
               .setTimeout(settings.otlpTimeout())
               .setCompression(compression)
               .setRetryPolicy(RetryPolicy.getDefault())
-              .setMemoryMode(MemoryMode.REUSABLE_DATA);
+              .setMemoryMode(MemoryMode.REUSABLE_DATA)
+              .setComponentLoader(SENDERS);
       for (Map.Entry<String, String> h : settings.otlpHeaders().entrySet()) {
         b.addHeader(h.getKey(), h.getValue());
       }
@@ -111,7 +121,7 @@ public final class ExporterFactory {
             .setCompression(compression)
             .setRetryPolicy(RetryPolicy.getDefault())
             .setMemoryMode(MemoryMode.REUSABLE_DATA)
-            .setComponentLoader(JDK_HTTP_SENDER);
+            .setComponentLoader(SENDERS);
     for (Map.Entry<String, String> h : settings.otlpHeaders().entrySet()) {
       b.addHeader(h.getKey(), h.getValue());
     }
