@@ -15,6 +15,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -64,10 +65,14 @@ CONFIG = {
     "netty_port": env_int("NETTY_PORT", 18081),
     "admin_port": env_int("ADMIN_PORT", 19464),
     "otlp_sink_port": env_int("OTLP_SINK_PORT", 14318),
-    # OTLP http/protobuf to a local receiver that discards (bench.py starts it on OTLP_SINK_PORT).
+    "otlp_grpc_sink_port": env_int("OTLP_GRPC_SINK_PORT", 14317),
+    # OTLP_PROTOCOL picks the agent's export protocol (http/protobuf, or grpc: the agent's
+    # default); {otlp_sink_port} in AGENT_ARGS is the local receiver of that protocol, which
+    # discards what it gets (bench.py starts it: OTLP_SINK_PORT for HTTP, OTLP_GRPC_SINK_PORT).
+    "otlp_protocol": os.environ.get("OTLP_PROTOCOL", "http/protobuf"),
     "agent_args": os.environ.get(
         "AGENT_ARGS",
-        "--exporter=otlp --otlp-protocol=http/protobuf --otlp-endpoint=http://127.0.0.1:{otlp_sink_port}"
+        "--exporter=otlp --otlp-protocol={otlp_protocol} --otlp-endpoint=http://127.0.0.1:{otlp_sink_port}"
         " --kubernetes=disabled --status-interval=0"),
     # The agent's memory defaults (bin/dev, the image, the chart: docs/deployment.md, "Memory"):
     # the chart's heap ceiling (50 % of its 256 MiB limit), Serial GC, native heap trimming.
@@ -177,13 +182,34 @@ def start_nginx():
     return p
 
 
+def agent_args():
+    """AGENT_ARGS with the OTLP protocol and the port of its local receiver filled in."""
+    grpc = CONFIG["otlp_protocol"] == "grpc"
+    port = CONFIG["otlp_grpc_sink_port"] if grpc else CONFIG["otlp_sink_port"]
+    return CONFIG["agent_args"].format(otlp_protocol=CONFIG["otlp_protocol"], otlp_sink_port=port)
+
+
 def start_otlp_sink():
-    """The agent's OTLP/HTTP receiver: answers every export with success, discards the spans."""
+    """The agent's OTLP receiver: answers every export with success, discards it. For gRPC it
+    listens on the gRPC port as well (bound before the HTTP port, which the readiness check asks)."""
     port = CONFIG["otlp_sink_port"]
-    p = start(["java", "-Xmx128m", "-cp", BENCH_JAR, "dev.wirespan.bench.BenchHttpServer",
-               str(port), "86400"], "otlp-sink", cpus=CONFIG["server_cpus"])
+    cmd = ["java", "-Xmx128m", "-cp", BENCH_JAR, "dev.wirespan.bench.BenchHttpServer", str(port), "86400"]
+    grpc = CONFIG["otlp_protocol"] == "grpc"
+    if grpc:
+        cmd.append(str(CONFIG["otlp_grpc_sink_port"]))
+    p = start(cmd, "otlp-sink", cpus=CONFIG["server_cpus"])
     wait_for(lambda: http_get(f"http://127.0.0.1:{port}/bytes/0")[0] == 200, 60, "the OTLP sink")
+    if grpc:
+        wait_for(lambda: tcp_open(CONFIG["otlp_grpc_sink_port"]), 10, "the OTLP/gRPC sink")
     return p
+
+
+def tcp_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def start_netty():
@@ -210,7 +236,7 @@ def start_agent(jfr_file=None):
         env["JAVA_TOOL_OPTIONS"] = f"-XX:StartFlightRecording=filename={jfr_file},settings=profile"
     cmd = ["java"] + CONFIG["agent_java_opts"].split() + [
         "-jar", AGENT_JAR, f"--admin-address=127.0.0.1:{CONFIG['admin_port']}"]
-    cmd += CONFIG["agent_args"].format(otlp_sink_port=CONFIG["otlp_sink_port"]).split()
+    cmd += agent_args().split()
     p = start(cmd, "agent", cpus=CONFIG["agent_cpus"], env=env)
     wait_for(lambda: p.poll() is None and http_get(admin_url("/readyz"))[0] == 200,
              AGENT_READY_TIMEOUT_S, "the agent to be ready")
@@ -255,7 +281,7 @@ def proc_cpu_seconds(pid):
 # Thread groups of the agent's JVM, by thread name prefix (/proc/<pid>/task/<tid>/comm, 15 chars).
 THREAD_GROUPS = [
     ("capture", ("wirespan-captur",)),
-    ("export", ("wirespan-span-e", "jdkhttp-", "HttpClient-", "OkHttp", "grpc-")),
+    ("export", ("wirespan-span-e", "jdkhttp-", "HttpClient-", "okhttp-", "OkHttp")),
     ("jit", ("C1 CompilerThre", "C2 CompilerThre", "Sweeper thread")),
     ("gc", ("VM Thread", "GC Thread", "G1 ", "VM Periodic")),
 ]
@@ -680,6 +706,8 @@ def report(results):
          f"Cores: server on CPU {m['pinning']['server']}, load generator on CPU {m['pinning']['load_generator']},"
          f" agent on CPUs {m['pinning']['agent']}: load generator, server and agent SHARE these cores,"
          " so the agent's CPU is taken from the server and the load generator.",
+         f"Export: OTLP {results['config'].get('otlp_protocol', 'http/protobuf')} to a local receiver that discards it"
+         " (unless AGENT_ARGS says otherwise).",
          f"Settings: {json.dumps(results['config'])}", "",
          "## Load cases (wrk, closed loop; ranges over rounds)", "",
          "| case | req/s without | req/s with | ratio | p50 µs without → with | p99 µs without → with |"
@@ -800,6 +828,8 @@ def report(results):
 # ---------------------------------------------------------------- main
 
 def main():
+    if CONFIG["otlp_protocol"] not in ("grpc", "http/protobuf"):
+        sys.exit(f"OTLP_PROTOCOL must be grpc or http/protobuf, not {CONFIG['otlp_protocol']!r}")
     results = {"config": CONFIG, "machine": machine(), "load": []}
     save = lambda: json.dump(results, open(os.path.join(RESULTS, "results.json"), "w"), indent=1)
     servers = {c.split(":")[0] for c in CONFIG["cases"]}

@@ -20,7 +20,8 @@
 #   SOAK_S [30]      RSS soak (600 for the 10-minute soak; 0 skips)  SOAK_RATE [10000]  SOAK_CONNECTIONS [1000]
 #   PROFILE_JFR [1]  JFR profile of the agent during the first case (summary in results.md)
 #   SERVER_CPUS [1]  LOAD_CPUS [0]  AGENT_CPUS [0-1]     taskset CPU lists
-#   AGENT_ARGS ["--exporter=otlp --otlp-protocol=http/protobuf --otlp-endpoint=http://127.0.0.1:{otlp_sink_port} --kubernetes=disabled --status-interval=0"]
+#   OTLP_PROTOCOL [http/protobuf] (or grpc)  the agent's export protocol, to a local receiver that discards
+#   AGENT_ARGS ["--exporter=otlp --otlp-protocol={otlp_protocol} --otlp-endpoint=http://127.0.0.1:{otlp_sink_port} --kubernetes=disabled --status-interval=0"]
 #   AGENT_JAVA_OPTS ["-Xmx128m -XX:+UseSerialGC -XX:TrimNativeHeapInterval=5000 -XX:+ExitOnOutOfMemoryError"]
 #   AGENT_MALLOC_ARENA_MAX [2]  the agent's MALLOC_ARENA_MAX (empty: glibc's default)
 set -euo pipefail
@@ -50,11 +51,14 @@ if ! mountpoint -q /sys/kernel/tracing; then
 fi
 
 cd "$root"
-if [[ ! -f target/wirespan-agent.jar ]]; then
+# Built when missing or older than a source it is made of (a stale tool jar would take new
+# settings, such as OTLP_PROTOCOL=grpc, as arguments it does not know).
+stale() { [[ ! -f "$1" ]] || [[ -n "$(find "${@:2}" -newer "$1" -print -quit)" ]]; }
+if stale target/wirespan-agent.jar src/main pom.xml bpf; then
   echo "building target/wirespan-agent.jar"
   mvn -B -q package -DskipTests
 fi
-if [[ ! -f target/jmh/wirespan-bench.jar ]]; then
+if stale target/jmh/wirespan-bench.jar src/main src/jmh pom.xml; then
   echo "building target/jmh/wirespan-bench.jar"
   mvn -B -q -Pjmh -DskipBpf=true -Dmaven.test.skip=true package
 fi

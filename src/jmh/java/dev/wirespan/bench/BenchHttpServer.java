@@ -37,10 +37,12 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>It also plays the OTLP/HTTP receiver of the agent under test: a POST to {@value
  * #OTLP_TRACES_PATH} gets 200 with an empty protobuf body (an empty ExportTraceServiceResponse:
- * everything accepted), the spans being discarded unparsed.
+ * everything accepted), the spans being discarded unparsed. Given a GRPC_PORT, it is an OTLP/gRPC
+ * receiver there as well ({@link GrpcSink}: cleartext HTTP/2, every call answered with an empty
+ * response and status OK, the request discarded unparsed).
  *
- * <p>Usage: {@code BenchHttpServer PORT [MAX_SECONDS]}; stops by itself after MAX_SECONDS
- * (default {@value #DEFAULT_MAX_SECONDS}) so that a forgotten server does not live on.
+ * <p>Usage: {@code BenchHttpServer PORT [MAX_SECONDS [GRPC_PORT]]}; stops by itself after
+ * MAX_SECONDS (default {@value #DEFAULT_MAX_SECONDS}) so that a forgotten server does not live on.
  */
 public final class BenchHttpServer {
   static final int DEFAULT_BODY_BYTES = 128;
@@ -57,13 +59,18 @@ public final class BenchHttpServer {
 
   public static void main(String[] args) throws Exception {
     if (args.length < 1) {
-      System.err.println("usage: BenchHttpServer PORT [MAX_SECONDS]");
+      System.err.println("usage: BenchHttpServer PORT [MAX_SECONDS [GRPC_PORT]]");
       System.exit(2);
     }
     int port = Integer.parseInt(args[0]);
     long maxSeconds = args.length > 1 ? Long.parseLong(args[1]) : DEFAULT_MAX_SECONDS;
     EventLoopGroup group = new MultiThreadIoEventLoopGroup(EVENT_LOOP_THREADS, NioIoHandler.newFactory());
     try {
+      if (args.length > 2) { // bound first: answering on PORT tells callers that both are up
+        int grpcPort = Integer.parseInt(args[2]);
+        GrpcSink.bind(group, grpcPort);
+        System.out.println("OTLP/gRPC sink on 127.0.0.1:" + grpcPort);
+      }
       Channel server =
           new ServerBootstrap()
               .group(group)

@@ -29,8 +29,10 @@ import okhttp3.OkHttpClient;
  * <p>The SDK's sender builds its OkHttp client itself and takes no socket factory. This provider
  * creates the SDK's sender, then replaces its client with one derived from it ({@link
  * OkHttpClient#newBuilder()}: the same dispatcher, connection pool, timeouts and TLS) whose socket
- * factory sets TCP_NODELAY. Should a later SDK keep its client elsewhere, the sender is used as it
- * is and a warning is logged; NoDelayGrpcSenderTest fails on such an SDK.
+ * factory sets TCP_NODELAY. Should a later SDK keep its client elsewhere, or a later JDK refuse to
+ * set a final field, the sender is used as it is and a warning is logged; NoDelayGrpcSenderTest
+ * fails on such an SDK or JDK. Connections through a SOCKS proxy are opened by OkHttp without the
+ * factory and keep Nagle's algorithm.
  */
 final class NoDelayGrpcSenderProvider implements GrpcSenderProvider {
   private static final Logger LOG = Logger.getLogger(NoDelayGrpcSenderProvider.class.getName());
@@ -51,7 +53,7 @@ final class NoDelayGrpcSenderProvider implements GrpcSenderProvider {
     return sender;
   }
 
-  /** Sockets the exporters' connections were opened on, all with TCP_NODELAY. */
+  /** Sockets made for the exporters' connections (each with TCP_NODELAY), failed ones included. */
   long socketsCreated() {
     return sockets.created.get();
   }
