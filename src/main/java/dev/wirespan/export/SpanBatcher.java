@@ -175,7 +175,9 @@ public final class SpanBatcher implements AutoCloseable {
       return false;
     }
     queue.add(span);
-    if (size >= maxBatchSize && workerParked) {
+    // Once per batch, on the span that fills it: a worker parked with a full queue is waiting for
+    // an export slot, and the export that frees one wakes it.
+    if (size == maxBatchSize && workerParked) {
       LockSupport.unpark(worker);
     }
     return true;
