@@ -90,6 +90,11 @@ final class ReconnectingSpanExporter implements SpanExporter {
       LOG.warning(failuresBeforeReconnect + " exports in a row timed out: reconnecting");
       // Not on this thread: it belongs to the old exporter's client.
       CompletableFuture.runAsync(exporter::shutdown);
+      if (shutDown) {
+        // shutdown() ran between the check and the swap and closed the exporter replaced here;
+        // the new one must not outlive it (a second shutdown of an exporter does nothing).
+        CompletableFuture.runAsync(fresh::shutdown);
+      }
     } else {
       CompletableFuture.runAsync(fresh::shutdown);
     }
