@@ -21,9 +21,9 @@ import okhttp3.OkHttpClient;
  * segment is held until the collector acknowledges the previous one, and a receiver delays that
  * acknowledgement by about 40 ms. Measured on loopback against a grpc-java receiver with OkHttp's
  * defaults: every export of 30 spans took 45-60 ms, and a third of the 512-span exports took 48-52
- * ms where the others took 6-10. With two exports in flight that caps OTLP/gRPC, the agent's
- * default protocol, at roughly 20-50 exports a second whatever the agent's and the collector's
- * load. gRPC's own Java transports, Go's gRPC (the collector's) and the JDK's HttpClient (the
+ * ms where the others took 6-10. Under load it was worse: with nginx at ~30 k requests/s the agent
+ * exported 2.6-3.0 k spans/s over OTLP/gRPC, the agent's default protocol, and dropped the rest at
+ * its export queue (bench/README.md, 11:00). gRPC's own Java transports, Go's gRPC (the collector's) and the JDK's HttpClient (the
  * agent's OTLP/HTTP sender) all set TCP_NODELAY.
  *
  * <p>The SDK's sender builds its OkHttp client itself and takes no socket factory. This provider
