@@ -104,14 +104,13 @@ final class NoDelayGrpcSenderProvider implements GrpcSenderProvider {
 
     @Override
     public Socket createSocket(String host, int port) throws IOException {
-      return connected(new InetSocketAddress(host, port), null);
+      return createSocket(InetAddress.getByName(host), port);
     }
 
     @Override
     public Socket createSocket(String host, int port, InetAddress localHost, int localPort)
         throws IOException {
-      return connected(
-          new InetSocketAddress(host, port), new InetSocketAddress(localHost, localPort));
+      return createSocket(InetAddress.getByName(host), port, localHost, localPort);
     }
 
     @Override
