@@ -10,18 +10,13 @@ import dev.wirespan.export.ExportSettings;
 import dev.wirespan.export.ExporterFactory;
 import dev.wirespan.export.SpanBatcher;
 import dev.wirespan.http.ConnectionTracker;
-import dev.wirespan.http.ExchangeListener;
-import dev.wirespan.http.HttpExchange;
 import dev.wirespan.metrics.AgentMetrics;
 import dev.wirespan.metrics.Counter;
 import dev.wirespan.metrics.JvmHeapMetrics;
 import dev.wirespan.metrics.LossCause;
-import dev.wirespan.span.MonotonicClock;
 import dev.wirespan.span.PeerResolver;
 import dev.wirespan.span.ProcessResourceResolver;
 import dev.wirespan.span.ResourceResolver;
-import dev.wirespan.span.SpanFactory;
-import dev.wirespan.span.TraceLinker;
 import io.netty.util.concurrent.FastThreadLocalThread;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
 import dev.wirespan.k8s.ClusterAccess;
@@ -106,29 +101,9 @@ public final class Agent implements AutoCloseable {
         metrics.counter(
             "wirespan_pipeline_errors_total",
             "Unexpected errors while handling an event (the event is skipped, the pipeline goes on).");
-    this.batcher =
-        SpanBatcher.builder(exporter, metrics)
-            .setQueueCapacity(config.spanQueueSize())
-            .setMaxExportsInFlight(config.exportMaxInFlight())
-            .build();
-    SpanFactory spans = new SpanFactory(resourceResolver, peers, MonotonicClock.system());
-    ExchangeListener toExport =
-        new ExchangeListener() {
-          @Override
-          public void onRequestStart(HttpExchange exchange) {
-            // Read the process's identity while it surely runs: short-lived clients (curl)
-            // have often exited by the time their response is complete.
-            resourceResolver.resolve(exchange.connection());
-          }
-
-          @Override
-          public void onExchangeEnd(HttpExchange exchange) {
-            batcher.offer(spans.toSpan(exchange));
-          }
-        };
-    TraceLinker linker =
-        TraceLinker.builder(toExport, metrics).setThreadCorrelation(config.threadCorrelation()).build();
-    this.tracker = new ConnectionTracker(config.httpSettings(), linker, metrics);
+    Pipeline pipeline = Pipeline.create(config, metrics, exporter, resourceResolver, peers);
+    this.batcher = pipeline.batcher;
+    this.tracker = pipeline.tracker;
     this.statusLine = new StatusLine(metrics, tracker, batcher, kubernetes);
     metrics.gauge(
         "wirespan_ready", "1 once the kernel programs are attached.", () -> attached ? 1 : 0);
