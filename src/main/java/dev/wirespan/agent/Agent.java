@@ -165,6 +165,7 @@ public final class Agent implements AutoCloseable {
       resources.add(admin);
       LOG.info(() -> "admin endpoint on http://" + hostPort(admin) + " (/healthz /readyz /metrics)");
     }
+    warmUp();
     capture = KernelCapture.open(config.captureSettings()); // excludes this process
 
     RingBufferReader ring = capture.ringBuffer();
@@ -212,6 +213,22 @@ public final class Agent implements AutoCloseable {
       long period = config.statusInterval().toMillis();
       status.scheduleAtFixedRate(this::logStatus, period, period, TimeUnit.MILLISECONDS);
       resources.add(status::shutdownNow);
+    }
+  }
+
+  /** Runs {@link PipelineWarmup} for the configured time, before any kernel event can arrive. */
+  private void warmUp() {
+    if (config.warmup().isZero()) {
+      return;
+    }
+    PipelineWarmup.Result r = PipelineWarmup.run(config, hostName(config), config.warmup());
+    if (r != null) {
+      LOG.info(
+          () ->
+              String.format(
+                  "pipeline warmed up in %d ms: %d synthetic events decoded, %d spans exported"
+                      + " (%d KiB marshaled and discarded)",
+                  r.elapsed().toMillis(), r.events(), r.spansExported(), r.exportBytes() / 1024));
     }
   }
 

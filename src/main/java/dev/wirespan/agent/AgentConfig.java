@@ -30,9 +30,19 @@ public final class AgentConfig {
   /** Smallest capture cap: enough for a request line and the first headers. */
   public static final long MIN_CAPTURE_BYTES = 64;
 
+  private static Duration warmup(SettingValues v) {
+    Duration d = v.duration(Setting.WARMUP);
+    if (d.compareTo(MAX_WARMUP) > 0) {
+      throw v.invalid(Setting.WARMUP, "a duration of at most " + MAX_WARMUP.toSeconds() + "s, or 0");
+    }
+    return d;
+  }
+
   private static final long MIN_RING_BUFFER_BYTES = 64 * 1024;
   private static final long MAX_RING_BUFFER_BYTES = 512L << 20;
   private static final int MAX_QUEUE = 1 << 22;
+  /** Longest start-up warm-up: a minute of one core is more than the JIT ever needs. */
+  private static final Duration MAX_WARMUP = Duration.ofMinutes(1);
   /**
    * Largest kernel connection map: 4Mi entries, about 640 MiB of kernel memory reserved at start
    * (an entry is about 160 bytes): beyond is surely a unit mistake.
@@ -57,6 +67,7 @@ public final class AgentConfig {
   @Nullable private final String clusterName;
   private final KubernetesMode kubernetes;
   private final boolean threadCorrelation;
+  private final Duration warmup;
   private final Duration statusInterval;
   private final Level logLevel;
 
@@ -72,6 +83,7 @@ public final class AgentConfig {
     this.clusterName = blankToNull(v.string(Setting.CLUSTER_NAME));
     this.kubernetes = kubernetesMode(v);
     this.threadCorrelation = v.bool(Setting.THREAD_CORRELATION);
+    this.warmup = warmup(v);
     this.statusInterval = v.duration(Setting.STATUS_INTERVAL);
     this.logLevel = logLevel(v);
   }
@@ -130,6 +142,11 @@ public final class AgentConfig {
 
   public boolean threadCorrelation() {
     return threadCorrelation;
+  }
+
+  /** How long the pipeline warms up before the kernel programs are attached; zero: not at all. */
+  public Duration warmup() {
+    return warmup;
   }
 
   public Duration statusInterval() {

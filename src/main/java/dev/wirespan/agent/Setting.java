@@ -140,6 +140,13 @@ public enum Setting {
       List.of("WIRESPAN_THREAD_CORRELATION"),
       "true",
       "Make a CLIENT span the child of the SERVER span its thread is handling."),
+  WARMUP(
+      "warmup",
+      List.of("WIRESPAN_WARMUP"),
+      "5s",
+      "Before attaching, run synthetic HTTP traffic through a private copy of the pipeline until"
+          + " the JVM has compiled it (200k events), for at most this long (0 skips it, at most"
+          + " 1m)."),
   STATUS_INTERVAL(
       "status-interval",
       List.of("WIRESPAN_STATUS_INTERVAL"),

@@ -17,6 +17,10 @@ import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Collection;
+import java.util.function.LongSupplier;
+import io.opentelemetry.sdk.common.CompletableResultCode;
+import io.opentelemetry.sdk.trace.data.SpanData;
 
 /**
  * Builds the {@link SpanExporter} described by {@link ExportSettings}.
@@ -34,22 +38,7 @@ public final class ExporterFactory {
   static final NoDelayGrpcSenderProvider GRPC_SENDER = new NoDelayGrpcSenderProvider();
 
   /** Picks the JDK sender for OTLP/HTTP and {@link #GRPC_SENDER} for OTLP/gRPC. */
-  private static final ComponentLoader SENDERS =
-      new ComponentLoader() {
-        private final ComponentLoader classPath =
-            ComponentLoader.forClassLoader(ExporterFactory.class.getClassLoader());
-
-        @Override
-        public <T> Iterable<T> load(Class<T> spi) {
-          if (spi == HttpSenderProvider.class) {
-            return List.of(spi.cast(new JdkHttpSenderProvider()));
-          }
-          if (spi == GrpcSenderProvider.class) {
-            return List.of(spi.cast(GRPC_SENDER));
-          }
-          return classPath.load(spi);
-        }
-      };
+  private static final ComponentLoader SENDERS = senders(new JdkHttpSenderProvider(), GRPC_SENDER);
 
   /**
    * OTLP/gRPC exports in a row that time out before the exporter is rebuilt on new connections
@@ -98,6 +87,36 @@ public final class ExporterFactory {
 
   /** The OTLP exporter alone. */
   public static SpanExporter otlp(ExportSettings settings) {
+    return otlp(settings, SENDERS);
+  }
+
+  /**
+   * What the agent's start-up warm-up exports to, and how many bytes of export requests it has
+   * marshaled so far.
+   */
+  public record WarmupExport(SpanExporter exporter, LongSupplier bytesMarshaled) {}
+
+  /**
+   * An exporter for the agent's start-up warm-up, which must reach no collector and no output:
+   * when the settings export OTLP, the same exporter as {@link #create} builds (same classes, same
+   * marshaling, compression included) on senders that discard every request and answer success;
+   * otherwise (console, jsonl) one that accepts spans and drops them.
+   */
+  public static WarmupExport forWarmup(ExportSettings settings, AgentMetrics metrics) {
+    if (!settings.outputs().contains(ExportSettings.Output.OTLP)) {
+      return new WarmupExport(new DroppingSpanExporter(), () -> 0);
+    }
+    DiscardingSenders discarding = new DiscardingSenders();
+    ComponentLoader senders = senders(discarding, discarding);
+    SpanExporter exporter =
+        settings.otlpProtocol() == ExportSettings.Protocol.GRPC
+            ? new ReconnectingSpanExporter(
+                () -> otlp(settings, senders), GRPC_TIMEOUTS_BEFORE_RECONNECT, metrics)
+            : otlp(settings, senders);
+    return new WarmupExport(exporter, discarding::bytesDiscarded);
+  }
+
+  private static SpanExporter otlp(ExportSettings settings, ComponentLoader senders) {
     String endpoint = settings.resolvedOtlpEndpoint();
     String compression = settings.otlpCompression().value();
     if (settings.otlpProtocol() == ExportSettings.Protocol.GRPC) {
@@ -108,7 +127,7 @@ public final class ExporterFactory {
               .setCompression(compression)
               .setRetryPolicy(RetryPolicy.getDefault())
               .setMemoryMode(MemoryMode.REUSABLE_DATA)
-              .setComponentLoader(SENDERS);
+              .setComponentLoader(senders);
       for (Map.Entry<String, String> h : settings.otlpHeaders().entrySet()) {
         b.addHeader(h.getKey(), h.getValue());
       }
@@ -121,10 +140,45 @@ public final class ExporterFactory {
             .setCompression(compression)
             .setRetryPolicy(RetryPolicy.getDefault())
             .setMemoryMode(MemoryMode.REUSABLE_DATA)
-            .setComponentLoader(SENDERS);
+            .setComponentLoader(senders);
     for (Map.Entry<String, String> h : settings.otlpHeaders().entrySet()) {
       b.addHeader(h.getKey(), h.getValue());
     }
     return b.build();
+  }
+
+  /** Loads {@code http} and {@code grpc} as the OTLP senders, anything else from the class path. */
+  private static ComponentLoader senders(HttpSenderProvider http, GrpcSenderProvider grpc) {
+    ComponentLoader classPath = ComponentLoader.forClassLoader(ExporterFactory.class.getClassLoader());
+    return new ComponentLoader() {
+      @Override
+      public <T> Iterable<T> load(Class<T> spi) {
+        if (spi == HttpSenderProvider.class) {
+          return List.of(spi.cast(http));
+        }
+        if (spi == GrpcSenderProvider.class) {
+          return List.of(spi.cast(grpc));
+        }
+        return classPath.load(spi);
+      }
+    };
+  }
+
+  /** Accepts every span and keeps none. */
+  private static final class DroppingSpanExporter implements SpanExporter {
+    @Override
+    public CompletableResultCode export(Collection<SpanData> spans) {
+      return CompletableResultCode.ofSuccess();
+    }
+
+    @Override
+    public CompletableResultCode flush() {
+      return CompletableResultCode.ofSuccess();
+    }
+
+    @Override
+    public CompletableResultCode shutdown() {
+      return CompletableResultCode.ofSuccess();
+    }
   }
 }

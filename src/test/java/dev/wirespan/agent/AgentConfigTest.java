@@ -29,6 +29,20 @@ class AgentConfigTest {
     assertThat(c.adminAddress().getPort()).isEqualTo(9464);
     assertThat(c.kubernetes()).isEqualTo(dev.wirespan.k8s.KubernetesMode.AUTO);
     assertThat(c.exportMaxInFlight()).isEqualTo(2);
+    assertThat(c.warmup()).isEqualTo(Duration.ofSeconds(5));
+  }
+
+  @Test
+  void warmupIsBoundedAndZeroSkipsIt() {
+    assertThat(config(Setting.WARMUP, "0").warmup()).isZero();
+    assertThat(config(Setting.WARMUP, "1m").warmup()).isEqualTo(Duration.ofMinutes(1));
+    assertThatThrownBy(() -> config(Setting.WARMUP, "61s"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("--warmup")
+        .hasMessageContaining("at most 60s");
+    assertThatThrownBy(() -> config(Setting.WARMUP, "soon"))
+        .isInstanceOf(ConfigException.class)
+        .hasMessageContaining("--warmup");
   }
 
   @Test

@@ -104,6 +104,26 @@ class AgentEndToEndTest {
   }
 
   @Test
+  void theStartUpWarmupRanAndNoneOfItsSyntheticSpansLeftTheAgent() throws Exception {
+    assertThat(agent.output()).contains("pipeline warmed up in");
+    // Real traffic of other tests gets through meanwhile: the synthetic spans would be there too.
+    String token = token();
+    HttpResponse<String> r =
+        client.send(
+            HttpRequest.newBuilder(uri(server4, "/after-warmup/" + token)).build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(200);
+    awaitSpans(pathContains(token), 2);
+    assertThat(receiver.spans())
+        .noneMatch(s -> s.attribute("server.address").filter(WARMUP_HOSTS::contains).isPresent());
+    assertThat(agent.output()).doesNotContain("shop.example");
+  }
+
+  /** Host headers of the warm-up's synthetic traffic ({@code WarmupTraffic}). */
+  private static final java.util.Set<String> WARMUP_HOSTS =
+      java.util.Set.of("shop.example", "cart", "reports.internal");
+
+  @Test
   void keepAliveRequestsOverIpv4AndIpv6GiveOneServerAndOneClientSpanEach() throws Exception {
     for (HttpServer server : List.of(server4, server6)) {
       String token = token();

@@ -69,6 +69,7 @@ class ChartTest {
           "WIRESPAN_ADMIN_ADDRESS",
           "WIRESPAN_KUBERNETES",
           "WIRESPAN_THREAD_CORRELATION",
+          "WIRESPAN_WARMUP",
           "WIRESPAN_STATUS_INTERVAL",
           "WIRESPAN_LOG_LEVEL",
           "JAVA_TOOL_OPTIONS");
