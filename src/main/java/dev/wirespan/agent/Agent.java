@@ -16,7 +16,6 @@ import dev.wirespan.metrics.JvmHeapMetrics;
 import dev.wirespan.metrics.LossCause;
 import dev.wirespan.span.PeerResolver;
 import dev.wirespan.span.ProcessResourceResolver;
-import dev.wirespan.span.ResourceResolver;
 import io.netty.util.concurrent.FastThreadLocalThread;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
 import dev.wirespan.k8s.ClusterAccess;
@@ -37,6 +36,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import javax.annotation.Nullable;
@@ -62,6 +62,8 @@ public final class Agent implements AutoCloseable {
 
   private final AgentConfig config;
   private final AgentMetrics metrics;
+  /** Makes the span stage's resolvers for given metrics (the agent's, or its warm-up's own). */
+  private final Function<AgentMetrics, Pipeline.Resolvers> resolvers;
   @Nullable private final KubernetesMetadata kubernetes;
   private final Counter events;
   private final Counter eventBytes;
@@ -84,10 +86,10 @@ public final class Agent implements AutoCloseable {
       AgentConfig config,
       AgentMetrics metrics,
       SpanExporter exporter,
-      ResourceResolver resourceResolver,
-      PeerResolver peers,
+      Function<AgentMetrics, Pipeline.Resolvers> resolvers,
       @Nullable KubernetesMetadata kubernetes) {
     this.config = config;
+    this.resolvers = resolvers;
     this.metrics = metrics;
     this.kubernetes = kubernetes;
     if (kubernetes != null) {
@@ -101,7 +103,7 @@ public final class Agent implements AutoCloseable {
         metrics.counter(
             "wirespan_pipeline_errors_total",
             "Unexpected errors while handling an event (the event is skipped, the pipeline goes on).");
-    Pipeline pipeline = Pipeline.create(config, metrics, exporter, resourceResolver, peers);
+    Pipeline pipeline = Pipeline.create(config, metrics, exporter, resolvers.apply(metrics));
     this.batcher = pipeline.batcher;
     this.tracker = pipeline.tracker;
     this.statusLine = new StatusLine(metrics, tracker, batcher, kubernetes);
@@ -125,7 +127,6 @@ public final class Agent implements AutoCloseable {
       return WirespanCommand.EXIT_USAGE;
     }
     String nodeName = hostName(config);
-    ProcessResourceResolver processes = new ProcessResourceResolver(nodeName);
     Optional<KubernetesMetadata> kubernetes;
     try {
       kubernetes =
@@ -135,15 +136,18 @@ public final class Agent implements AutoCloseable {
       exporter.shutdown();
       return WirespanCommand.EXIT_START_FAILED;
     }
-    ResourceResolver resourceResolver =
-        kubernetes
-            .<ResourceResolver>map(
-                k -> new PodResourceResolver(k, processes, config.clusterName(), HOST_PROC, metrics))
-            .orElse(processes);
-    PeerResolver peers =
-        kubernetes.<PeerResolver>map(k -> new KubernetesPeerResolver(k, metrics)).orElse(PeerResolver.NONE);
-    Agent agent =
-        new Agent(config, metrics, exporter, resourceResolver, peers, kubernetes.orElse(null));
+    Function<AgentMetrics, Pipeline.Resolvers> resolvers =
+        m -> {
+          ProcessResourceResolver processes = new ProcessResourceResolver(nodeName);
+          return kubernetes
+              .map(
+                  k ->
+                      new Pipeline.Resolvers(
+                          new PodResourceResolver(k, processes, config.clusterName(), HOST_PROC, m),
+                          new KubernetesPeerResolver(k, m)))
+              .orElseGet(() -> new Pipeline.Resolvers(processes, PeerResolver.NONE));
+        };
+    Agent agent = new Agent(config, metrics, exporter, resolvers, kubernetes.orElse(null));
     Thread hook = new Thread(agent::requestStopAndWait, "wirespan-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
     try {
@@ -221,7 +225,7 @@ public final class Agent implements AutoCloseable {
     if (config.warmup().isZero()) {
       return;
     }
-    PipelineWarmup.Result r = PipelineWarmup.run(config, hostName(config), config.warmup());
+    PipelineWarmup.Result r = PipelineWarmup.run(config, resolvers, config.warmup());
     if (r != null) {
       LOG.info(
           () ->

@@ -18,7 +18,7 @@ import io.opentelemetry.sdk.trace.export.SpanExporter;
  * the same way for the agent and for its {@link PipelineWarmup}, so that the warm-up runs the
  * very code (and call sites) the agent will.
  */
-final class Pipeline {
+final class Pipeline implements AutoCloseable {
   final ConnectionTracker tracker;
   final SpanBatcher batcher;
 
@@ -27,12 +27,28 @@ final class Pipeline {
     this.batcher = batcher;
   }
 
+  /**
+   * The span stage's resolvers. The agent makes them once; its warm-up makes its own of the same
+   * kinds (same classes: the JIT compiles for the ones it saw) with its own metrics.
+   */
+  record Resolvers(ResourceResolver resources, PeerResolver peers) implements AutoCloseable {
+    /** Releases what the resolvers hold outside themselves (listeners on the cluster view). */
+    @Override
+    public void close() {
+      if (resources instanceof AutoCloseable c) {
+        try {
+          c.close();
+        } catch (Exception e) {
+          throw new IllegalStateException("closing " + resources, e);
+        }
+      }
+    }
+  }
+
   static Pipeline create(
-      AgentConfig config,
-      AgentMetrics metrics,
-      SpanExporter exporter,
-      ResourceResolver resourceResolver,
-      PeerResolver peers) {
+      AgentConfig config, AgentMetrics metrics, SpanExporter exporter, Resolvers resolvers) {
+    ResourceResolver resourceResolver = resolvers.resources();
+    PeerResolver peers = resolvers.peers();
     SpanBatcher batcher =
         SpanBatcher.builder(exporter, metrics)
             .setQueueCapacity(config.spanQueueSize())
@@ -53,8 +69,28 @@ final class Pipeline {
             batcher.offer(spans.toSpan(exchange));
           }
         };
-    TraceLinker linker =
-        TraceLinker.builder(toExport, metrics).setThreadCorrelation(config.threadCorrelation()).build();
-    return new Pipeline(new ConnectionTracker(config.httpSettings(), linker, metrics), batcher);
+    try {
+      TraceLinker linker =
+          TraceLinker.builder(toExport, metrics)
+              .setThreadCorrelation(config.threadCorrelation())
+              .build();
+      return new Pipeline(new ConnectionTracker(config.httpSettings(), linker, metrics), batcher);
+    } catch (RuntimeException | Error e) {
+      batcher.close(); // its worker thread and the exporter
+      throw e;
+    }
+  }
+
+  /**
+   * Ends what the connections hold (their pending exchanges as spans), then exports what is
+   * queued and shuts the exporter down (bounded by the batcher's close timeout).
+   */
+  @Override
+  public void close() {
+    try {
+      tracker.closeAll();
+    } finally {
+      batcher.close();
+    }
   }
 }

@@ -4,13 +4,12 @@ import dev.wirespan.capture.CaptureEvent;
 import dev.wirespan.export.ExporterFactory;
 import dev.wirespan.export.SpanBatcher;
 import dev.wirespan.metrics.AgentMetrics;
-import dev.wirespan.span.PeerResolver;
-import dev.wirespan.span.ProcessResourceResolver;
 import io.netty.util.concurrent.FastThreadLocalThread;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Function;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -27,10 +26,11 @@ import java.util.logging.Logger;
  * warm-up (1.5-4 s of one core before attaching), nothing was lost in the same runs (three
  * interleaved pairs; bench/README.md).
  *
- * <p>Nothing of the warm-up is seen outside: its own metrics, its own resolver (the agent's own
- * process), its spans discarded after marshaling; console and jsonl outputs never see it. It runs
- * on a thread of the capture thread's kind ({@link FastThreadLocalThread}), and a failure only
- * logs a warning: the agent starts all the same.
+ * <p>Nothing of the warm-up is seen outside: its own metrics, its own resolvers (of the agent's
+ * kinds, closed after it; the traffic is the agent's own process's, which the kernel programs
+ * never capture), its spans discarded after marshaling; console and jsonl outputs never see it. It
+ * runs on a thread of the capture thread's kind ({@link FastThreadLocalThread}); a failure only
+ * logs a warning and the agent starts all the same (running out of memory ends the start).
  */
 final class PipelineWarmup {
   private static final Logger LOG = Logger.getLogger(PipelineWarmup.class.getName());
@@ -44,11 +44,15 @@ final class PipelineWarmup {
    */
   static final long TARGET_EVENTS = 200_000;
   static final long TARGET_SPANS = 100_000;
-  /** While more spans than this wait for the private exporter, decoding pauses. */
+  /** Spans waiting for the private exporter beyond which decoding pauses (at most half the queue). */
   private static final int MAX_QUEUED_SPANS = SpanBatcher.DEFAULT_MAX_BATCH_SIZE * 4;
   private static final long BACKPRESSURE_PAUSE_NANOS = TimeUnit.MICROSECONDS.toNanos(200);
-  /** Extra time allowed for the batcher's last export and shutdown after the budget. */
-  private static final Duration CLOSE_MARGIN = Duration.ofSeconds(10);
+  /**
+   * Extra time allowed after the budget for the private batcher's close, which waits at most its
+   * close timeout for the worker and as long again for the exporter's shutdown.
+   */
+  private static final Duration CLOSE_MARGIN =
+      SpanBatcher.DEFAULT_CLOSE_TIMEOUT.multipliedBy(2).plusSeconds(5);
 
   /** What a warm-up did. */
   record Result(long rounds, long events, long spansExported, long exportBytes, Duration elapsed) {}
@@ -59,14 +63,20 @@ final class PipelineWarmup {
    * Runs the warm-up until {@value #TARGET_EVENTS} events are decoded and {@value #TARGET_SPANS}
    * spans exported, or for {@code budget} at most (a node whose cores are busy leaves it little
    * CPU), and waits for it. Returns null when it failed (the failure is logged).
+   *
+   * @param resolvers makes resolvers of the agent's kinds, for the warm-up's own metrics
    */
-  static Result run(AgentConfig config, String hostName, Duration budget) {
+  static Result run(
+      AgentConfig config, Function<AgentMetrics, Pipeline.Resolvers> resolvers, Duration budget) {
     AtomicReference<Result> result = new AtomicReference<>();
+    AtomicReference<VirtualMachineError> fatal = new AtomicReference<>();
     Thread thread =
         new FastThreadLocalThread(
             () -> {
               try {
-                result.set(runHere(config, hostName, budget));
+                result.set(runHere(config, resolvers, budget));
+              } catch (VirtualMachineError e) {
+                fatal.set(e); // out of memory: not something to start anyway with
               } catch (RuntimeException | Error e) { // ExceptionInInitializerError, a linkage error
                 LOG.log(Level.WARNING, "pipeline warm-up failed; starting without it", e);
               }
@@ -79,6 +89,9 @@ final class PipelineWarmup {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+    if (fatal.get() != null) {
+      throw fatal.get();
+    }
     if (thread.isAlive()) {
       LOG.warning("pipeline warm-up did not end in time; starting without waiting for it");
       return null;
@@ -87,26 +100,37 @@ final class PipelineWarmup {
   }
 
   /** The warm-up itself, on the calling thread. */
-  static Result runHere(AgentConfig config, String hostName, Duration budget) {
+  static Result runHere(
+      AgentConfig config, Function<AgentMetrics, Pipeline.Resolvers> resolversFor, Duration budget) {
     long start = System.nanoTime();
     long deadline = start + budget.toNanos();
     AgentMetrics metrics = new AgentMetrics();
+    // Decoding pauses while more spans than this wait for the private exporter.
+    int maxQueuedSpans = Math.max(1, Math.min(MAX_QUEUED_SPANS, config.spanQueueSize() / 2));
     ExporterFactory.WarmupExport export =
         ExporterFactory.forWarmup(config.exportSettings(), metrics);
-    Pipeline pipeline =
-        Pipeline.create(
-            config, metrics, export.exporter(), new ProcessResourceResolver(hostName),
-            PeerResolver.NONE);
-    WarmupTraffic traffic = new WarmupTraffic((int) ProcessHandle.current().pid(), 1);
+    WarmupTraffic traffic =
+        new WarmupTraffic(
+            (int) ProcessHandle.current().pid(), 1, config.captureSettings().captureBytes(),
+            config.captureSettings().tailBytes());
     CaptureEvent view = new CaptureEvent();
     long rounds = 0;
     long events = 0;
     long lastExpire = start;
+    Pipeline.Resolvers resolvers;
     try {
+      resolvers = resolversFor.apply(metrics);
+    } catch (RuntimeException | Error e) {
+      export.exporter().shutdown();
+      throw e;
+    }
+    // Closing the pipeline exports what is queued and shuts the exporter down.
+    try (resolvers;
+        Pipeline pipeline = Pipeline.create(config, metrics, export.exporter(), resolvers)) {
       long now = start;
       while (now < deadline
           && (events < TARGET_EVENTS || metrics.total(SpanBatcher.METRIC_EXPORTED) < TARGET_SPANS)) {
-        if (pipeline.batcher.queuedSpans() > MAX_QUEUED_SPANS) {
+        if (pipeline.batcher.queuedSpans() > maxQueuedSpans) {
           // Export is the slower stage: let it catch up rather than drop spans it should marshal.
           LockSupport.parkNanos(BACKPRESSURE_PAUSE_NANOS);
           now = System.nanoTime();
@@ -124,9 +148,6 @@ final class PipelineWarmup {
           pipeline.tracker.expire(now);
         }
       }
-    } finally {
-      pipeline.tracker.closeAll();
-      pipeline.batcher.close(); // exports what is queued, then shuts the exporter down
     }
     return new Result(
         rounds,

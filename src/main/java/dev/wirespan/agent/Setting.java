@@ -145,8 +145,8 @@ public enum Setting {
       List.of("WIRESPAN_WARMUP"),
       "5s",
       "Before attaching, run synthetic HTTP traffic through a private copy of the pipeline until"
-          + " the JVM has compiled it (200k events), for at most this long (0 skips it, at most"
-          + " 1m)."),
+          + " the JVM has compiled it (200k events and 100k spans), for at most this long (0 skips"
+          + " it, at most 1m)."),
   STATUS_INTERVAL(
       "status-interval",
       List.of("WIRESPAN_STATUS_INTERVAL"),

@@ -6,16 +6,20 @@ import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.net.UnknownHostException;
+import java.util.Arrays;
 
 /**
  * Synthetic HTTP/1.1 traffic in the kernel's ring-buffer record layout, for the start-up {@link
- * PipelineWarmup}. Each round opens {@value #CONNECTIONS} new keep-alive connections, traced on
- * both ends as on a node (the client writes the request, the server reads it, the server writes
- * the response, the client reads it: four records per exchange, two spans), carries the exchange
- * shapes of {@link #EXCHANGES} over each of them, and closes them. The shapes cover what common
- * traffic takes: content-length and chunked bodies, a body-less status, a query string, a trace
- * context header, client and server errors. Every round's connections are new, so the paths that
- * open and close connections run as often as those inside one.
+ * PipelineWarmup}. Each round opens {@value #CONNECTIONS} new keep-alive connections (IPv4 and
+ * IPv6), traced on both ends as on a node (the client writes the request, the server reads it,
+ * the server writes the response, the client reads it: each call is a record at both ends, each
+ * exchange two spans), carries the exchange shapes of {@link #EXCHANGES} and two more over each of
+ * them, and closes them. The shapes cover what common traffic takes: content-length and chunked
+ * bodies, a body-less status, a query string, a trace context header, client and server errors, a
+ * request whose body leaves in a second call, and an answer longer than the capture cap (copied
+ * as head and tail, the middle missing, as the kernel programs do). Every round's connections are
+ * new, so the paths that open and close connections run as often as those inside one.
  *
  * <p>Records are written into one reused direct buffer (as the ring buffer is memory the kernel
  * maps): {@link #nextRound} rewrites it, and the records are valid until the next call.
@@ -70,13 +74,29 @@ final class WarmupTraffic {
     },
   };
 
-  private final byte[][] requests = new byte[EXCHANGES.length][];
-  private final byte[][] responses = new byte[EXCHANGES.length][];
+  /** A POST whose header block and body leave in two syscalls (and arrive in two). */
+  static final String SPLIT_REQUEST_HEAD =
+      "POST /api/uploads HTTP/1.1\r\nHost: files.internal:9000\r\nUser-Agent: Go-http-client/1.1\r\n"
+          + "Content-Type: application/octet-stream\r\nContent-Length: 512\r\n\r\n";
+  static final int SPLIT_REQUEST_BODY_BYTES = 512;
+  static final String SPLIT_RESPONSE = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  /** A GET answered with a body larger than the capture cap: copied as head and tail. */
+  static final String LARGE_REQUEST =
+      "GET /downloads/report.pdf HTTP/1.1\r\nHost: shop.example\r\nAccept: */*\r\n\r\n";
+  /** Body bytes of the large answer beyond the capture cap. */
+  static final int LARGE_BODY_BEYOND_CAP = 2048;
+
+  /** Per exchange: the request's syscalls, then the response's (each moved as written). */
+  private final byte[][][] requestCalls;
+  private final byte[][][] responseCalls;
+  private final int captureBytes;
+  private final int tailBytes;
   private final ByteBuffer records;
   private final int[] recordStarts;
   private final CaptureEventWriter client;
   private final CaptureEventWriter server;
-  private final InetAddress loopback;
+  private final InetAddress loopback4;
+  private final InetAddress loopback6;
   private long nextConnectionId;
   private int recordCount;
 
@@ -84,20 +104,48 @@ final class WarmupTraffic {
    * @param pid process id the traffic is attributed to (the agent's own, so that resource
    *     resolution reads a /proc entry that exists)
    * @param firstConnectionId connection ids are handed out from here on
+   * @param captureBytes payload bytes the kernel copies of a call (the agent's --capture-bytes)
+   * @param tailBytes last bytes also copied of a longer call
    */
-  WarmupTraffic(int pid, long firstConnectionId) {
-    int bytes = 0;
+  WarmupTraffic(int pid, long firstConnectionId, int captureBytes, int tailBytes) {
+    this.captureBytes = captureBytes;
+    this.tailBytes = tailBytes;
+    int n = EXCHANGES.length + 2;
+    requestCalls = new byte[n][][];
+    responseCalls = new byte[n][][];
     for (int i = 0; i < EXCHANGES.length; i++) {
-      requests[i] = EXCHANGES[i][0].getBytes(StandardCharsets.US_ASCII);
-      responses[i] = EXCHANGES[i][1].getBytes(StandardCharsets.US_ASCII);
-      bytes += 2 * aligned(CaptureEvent.HEADER_SIZE + requests[i].length)
-          + 2 * aligned(CaptureEvent.HEADER_SIZE + responses[i].length);
+      requestCalls[i] = new byte[][] {ascii(EXCHANGES[i][0])};
+      responseCalls[i] = new byte[][] {ascii(EXCHANGES[i][1])};
     }
-    int closes = 2 * CONNECTIONS;
-    bytes = CONNECTIONS * bytes + closes * aligned(CaptureEvent.HEADER_SIZE);
-    this.records = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
-    this.recordStarts = new int[CONNECTIONS * (4 * EXCHANGES.length + 2)];
-    this.loopback = InetAddress.getLoopbackAddress();
+    byte[] body = new byte[SPLIT_REQUEST_BODY_BYTES];
+    Arrays.fill(body, (byte) 'u');
+    requestCalls[n - 2] = new byte[][] {ascii(SPLIT_REQUEST_HEAD), body};
+    responseCalls[n - 2] = new byte[][] {ascii(SPLIT_RESPONSE)};
+    int largeBody = captureBytes + LARGE_BODY_BEYOND_CAP;
+    byte[] head =
+        ascii("HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nContent-Length: " + largeBody
+            + "\r\n\r\n");
+    byte[] large = Arrays.copyOf(head, head.length + largeBody);
+    Arrays.fill(large, head.length, large.length, (byte) 'p');
+    requestCalls[n - 1] = new byte[][] {ascii(LARGE_REQUEST)};
+    responseCalls[n - 1] = new byte[][] {large};
+
+    int bytes = 0;
+    int calls = 0;
+    for (int i = 0; i < n; i++) {
+      for (byte[][] side : new byte[][][] {requestCalls[i], responseCalls[i]}) {
+        for (byte[] call : side) {
+          bytes += 2 * aligned(CaptureEvent.HEADER_SIZE + captured(call.length));
+          calls += 2; // written by one end, read by the other
+        }
+      }
+    }
+    this.records =
+        ByteBuffer.allocateDirect(CONNECTIONS * (bytes + 2 * aligned(CaptureEvent.HEADER_SIZE)))
+            .order(ByteOrder.LITTLE_ENDIAN);
+    this.recordStarts = new int[CONNECTIONS * (calls + 2)];
+    this.loopback4 = address("127.0.0.1");
+    this.loopback6 = address("::1");
     this.client =
         new CaptureEventWriter().pid(pid).processName("warmup-client")
             .role(CaptureEvent.ConnectionRole.CLIENT);
@@ -109,7 +157,7 @@ final class WarmupTraffic {
 
   /** Exchanges (each seen from both ends) in one round. */
   static int exchangesPerRound() {
-    return CONNECTIONS * EXCHANGES.length;
+    return CONNECTIONS * (EXCHANGES.length + 2);
   }
 
   /** Writes the next round's records, timestamped from {@code startNanos} (CLOCK_MONOTONIC). */
@@ -121,6 +169,7 @@ final class WarmupTraffic {
       long clientId = nextConnectionId++;
       long serverId = nextConnectionId++;
       int clientPort = FIRST_CLIENT_PORT + (int) (clientId % CLIENT_PORTS);
+      InetAddress loopback = c % 2 == 0 ? loopback4 : loopback6;
       client.connectionId(clientId).tid(1_000 + c).fd(FIRST_FD + c)
           .local(loopback, clientPort).remote(loopback, SERVER_PORT)
           .type(CaptureEvent.TYPE_DATA);
@@ -129,30 +178,51 @@ final class WarmupTraffic {
           .type(CaptureEvent.TYPE_DATA);
       long requestOffset = 0;
       long responseOffset = 0;
-      for (int e = 0; e < EXCHANGES.length; e++) {
-        byte[] request = requests[e];
-        byte[] response = responses[e];
-        add(client.direction(CaptureEvent.Direction.EGRESS), request, t += NANOS_PER_SYSCALL,
-            requestOffset);
-        add(server.direction(CaptureEvent.Direction.INGRESS), request, t += NANOS_PER_SYSCALL,
-            requestOffset);
-        add(server.direction(CaptureEvent.Direction.EGRESS), response, t += NANOS_PER_SYSCALL,
-            responseOffset);
-        add(client.direction(CaptureEvent.Direction.INGRESS), response, t += NANOS_PER_SYSCALL,
-            responseOffset);
-        requestOffset += request.length;
-        responseOffset += response.length;
+      for (int e = 0; e < requestCalls.length; e++) {
+        for (byte[] call : requestCalls[e]) {
+          add(client.direction(CaptureEvent.Direction.EGRESS), call, t += NANOS_PER_SYSCALL,
+              requestOffset);
+          add(server.direction(CaptureEvent.Direction.INGRESS), call, t += NANOS_PER_SYSCALL,
+              requestOffset);
+          requestOffset += call.length;
+        }
+        for (byte[] call : responseCalls[e]) {
+          add(server.direction(CaptureEvent.Direction.EGRESS), call, t += NANOS_PER_SYSCALL,
+              responseOffset);
+          add(client.direction(CaptureEvent.Direction.INGRESS), call, t += NANOS_PER_SYSCALL,
+              responseOffset);
+          responseOffset += call.length;
+        }
       }
       add(client.type(CaptureEvent.TYPE_CLOSE), NO_BYTES, t += NANOS_PER_SYSCALL, 0);
       add(server.type(CaptureEvent.TYPE_CLOSE), NO_BYTES, t += NANOS_PER_SYSCALL, 0);
     }
   }
 
-  private void add(CaptureEventWriter writer, byte[] payload, long timestampNanos, long offset) {
+  /** One record of a call that moved {@code moved}: the kernel copies a head, and of a longer call a tail. */
+  private void add(CaptureEventWriter writer, byte[] moved, long timestampNanos, long offset) {
     recordStarts[recordCount++] = records.position();
-    writer.timestampNanos(timestampNanos).streamOffset(offset).length(payload.length)
-        .write(records, payload, 0, payload.length);
+    int head = Math.min(moved.length, captureBytes);
+    int tail = moved.length > captureBytes ? Math.min(tailBytes, moved.length - captureBytes) : 0;
+    writer.timestampNanos(timestampNanos).streamOffset(offset).length(moved.length)
+        .write(records, moved, 0, head, tail);
     records.position(aligned(records.position()));
+  }
+
+  private int captured(int moved) {
+    return moved <= captureBytes ? moved : captureBytes + Math.min(tailBytes, moved - captureBytes);
+  }
+
+  private static byte[] ascii(String s) {
+    return s.getBytes(StandardCharsets.US_ASCII);
+  }
+
+  private static InetAddress address(String literal) {
+    try {
+      return InetAddress.getByName(literal); // a literal: no name lookup
+    } catch (UnknownHostException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   /** Records of the current round. */

@@ -394,6 +394,11 @@ public final class KubernetesMetadata implements AutoCloseable {
     podChangeListeners.add(Objects.requireNonNull(listener, "listener"));
   }
 
+  /** Stops calling {@code listener} (the instance given to {@link #addLocalPodChangeListener}). */
+  void removeLocalPodChangeListener(Consumer<Pod> listener) {
+    podChangeListeners.remove(listener);
+  }
+
   /**
    * The controllers of a pod, through owner references. A ReplicaSet or Job that is not visible
    * leaves the chain at the reference's name and kind; for a ReplicaSet, its Deployment is then

@@ -40,6 +40,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 import javax.annotation.Nullable;
 
 /**
@@ -73,7 +74,7 @@ import javax.annotation.Nullable;
  *
  * <p>Metrics: {@code wirespan_k8s_lookups_total{lookup="container",result="hit|miss|host"}}.
  */
-public final class PodResourceResolver implements ResourceResolver {
+public final class PodResourceResolver implements ResourceResolver, AutoCloseable {
   /** Cgroups whose parse is remembered; past this the memo is cleared and rebuilt. */
   static final int MAX_CGROUP_ENTRIES = 65_536;
   /** Host-process resources whose node-annotated copy is remembered. */
@@ -97,6 +98,7 @@ public final class PodResourceResolver implements ResourceResolver {
   private final Counter hits;
   private final Counter misses;
   private final Counter hosts;
+  private final Consumer<Pod> podChanges = this::forgetPod;
 
   /**
    * @param metadata the cluster view
@@ -119,7 +121,13 @@ public final class PodResourceResolver implements ResourceResolver {
     hits = metrics.counter("wirespan_k8s_lookups_total", help, "lookup", "container", "result", "hit");
     misses = metrics.counter("wirespan_k8s_lookups_total", help, "lookup", "container", "result", "miss");
     hosts = metrics.counter("wirespan_k8s_lookups_total", help, "lookup", "container", "result", "host");
-    metadata.addLocalPodChangeListener(this::forgetPod);
+    metadata.addLocalPodChangeListener(podChanges);
+  }
+
+  /** Stops following pod changes; a resolver used for a while only (the start-up warm-up) ends so. */
+  @Override
+  public void close() {
+    metadata.removeLocalPodChangeListener(podChanges);
   }
 
   @Override

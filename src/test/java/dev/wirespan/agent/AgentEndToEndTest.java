@@ -106,6 +106,9 @@ class AgentEndToEndTest {
   @Test
   void theStartUpWarmupRanAndNoneOfItsSyntheticSpansLeftTheAgent() throws Exception {
     assertThat(agent.output()).contains("pipeline warmed up in");
+    // The warm-up's spans are counted in its own metrics, never in the agent's.
+    assertThat(agent.metric("wirespan_spans_exported_total"))
+        .isBetween(0L, PipelineWarmup.TARGET_SPANS - 1);
     // Real traffic of other tests gets through meanwhile: the synthetic spans would be there too.
     String token = token();
     HttpResponse<String> r =

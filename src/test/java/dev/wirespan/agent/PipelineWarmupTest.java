@@ -16,6 +16,13 @@ import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
+import dev.wirespan.http.ConnectionInfo;
+import dev.wirespan.span.PeerResolver;
+import dev.wirespan.span.ProcessResourceResolver;
+import dev.wirespan.span.ResourceResolver;
+import io.opentelemetry.sdk.resources.Resource;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -24,6 +31,12 @@ import org.junit.jupiter.params.provider.EnumSource;
 class PipelineWarmupTest {
   /** Enough for the targets on a slow, busy machine; the warm-up ends at its targets first. */
   private static final Duration GENEROUS_BUDGET = Duration.ofSeconds(60);
+
+  private static final int CAPTURE_BYTES = 4096;
+  private static final int TAIL_BYTES = 64;
+  /** Resolvers of the agent's kinds outside a cluster. */
+  private static final Function<AgentMetrics, Pipeline.Resolvers> RESOLVERS =
+      m -> new Pipeline.Resolvers(new ProcessResourceResolver("node-1"), PeerResolver.NONE);
 
   @TempDir Path dir;
 
@@ -47,7 +60,8 @@ class PipelineWarmupTest {
               }
             },
             metrics);
-    WarmupTraffic traffic = new WarmupTraffic((int) ProcessHandle.current().pid(), 1);
+    WarmupTraffic traffic =
+        new WarmupTraffic((int) ProcessHandle.current().pid(), 1, CAPTURE_BYTES, TAIL_BYTES);
     CaptureEvent view = new CaptureEvent();
     int rounds = 3;
     for (int r = 0; r < rounds; r++) {
@@ -68,8 +82,17 @@ class PipelineWarmupTest {
     assertThat(ended).filteredOn(e -> e.side() == HttpExchange.Side.SERVER).hasSize(rounds * perRound / 2);
     assertThat(ended.stream().map(HttpExchange::statusCode).distinct())
         .containsExactlyInAnyOrder(200, 201, 204, 404, 503);
-    assertThat(ended).filteredOn(e -> e.method().equals("POST"))
+    assertThat(ended).filteredOn(e -> e.target().equals("/api/orders"))
         .allSatisfy(e -> assertThat(e.requestBodySize()).isEqualTo(26));
+    assertThat(ended).filteredOn(e -> e.target().equals("/api/uploads")) // body in a second call
+        .hasSize(rounds * 2 * WarmupTraffic.CONNECTIONS)
+        .allSatisfy(e -> assertThat(e.requestBodySize()).isEqualTo(WarmupTraffic.SPLIT_REQUEST_BODY_BYTES));
+    assertThat(ended).filteredOn(e -> e.target().startsWith("/downloads/")) // head and tail copied
+        .hasSize(rounds * 2 * WarmupTraffic.CONNECTIONS)
+        .allSatisfy(e -> assertThat(e.responseBodySize())
+            .isEqualTo(CAPTURE_BYTES + WarmupTraffic.LARGE_BODY_BEYOND_CAP));
+    assertThat(ended).filteredOn(e -> e.connection().remoteAddress() instanceof java.net.Inet6Address)
+        .hasSize(ended.size() / 2);
     assertThat(ended).filteredOn(e -> e.target().startsWith("/static/"))
         .allSatisfy(e -> assertThat(e.responseBodySize()).isEqualTo(22 + 16));
     assertThat(ended).filteredOn(e -> e.traceparent() != null).isNotEmpty();
@@ -90,7 +113,7 @@ class PipelineWarmupTest {
                   Setting.OTLP_ENDPOINT, receiver.endpoint(),
                   Setting.OTLP_COMPRESSION, "gzip"));
 
-      PipelineWarmup.Result r = PipelineWarmup.runHere(config, "node-1", GENEROUS_BUDGET);
+      PipelineWarmup.Result r = PipelineWarmup.runHere(config, RESOLVERS, GENEROUS_BUDGET);
 
       assertThat(r.events()).isGreaterThanOrEqualTo(PipelineWarmup.TARGET_EVENTS);
       assertThat(r.spansExported()).isGreaterThanOrEqualTo(PipelineWarmup.TARGET_SPANS);
@@ -107,7 +130,7 @@ class PipelineWarmupTest {
     AgentConfig config =
         config(Map.of(Setting.EXPORTER, "console,jsonl", Setting.JSONL_FILE, jsonl.toString()));
 
-    PipelineWarmup.Result r = PipelineWarmup.runHere(config, "node-1", GENEROUS_BUDGET);
+    PipelineWarmup.Result r = PipelineWarmup.runHere(config, RESOLVERS, GENEROUS_BUDGET);
 
     assertThat(r.spansExported()).isGreaterThanOrEqualTo(PipelineWarmup.TARGET_SPANS);
     assertThat(r.exportBytes()).isZero();
@@ -115,8 +138,33 @@ class PipelineWarmupTest {
   }
 
   @Test
+  void itsResolversAreClosedAfterIt() {
+    AtomicInteger closed = new AtomicInteger();
+    class ClosingResolver implements ResourceResolver, AutoCloseable {
+      private final ProcessResourceResolver processes = new ProcessResourceResolver("node-1");
+
+      @Override
+      public Resource resolve(ConnectionInfo connection) {
+        return processes.resolve(connection);
+      }
+
+      @Override
+      public void close() {
+        closed.incrementAndGet();
+      }
+    }
+
+    PipelineWarmup.runHere(
+        config(Map.of()),
+        m -> new Pipeline.Resolvers(new ClosingResolver(), PeerResolver.NONE),
+        Duration.ofMillis(20));
+
+    assertThat(closed).hasValue(1);
+  }
+
+  @Test
   void aZeroBudgetRunsNothing() {
-    PipelineWarmup.Result r = PipelineWarmup.runHere(config(Map.of()), "node-1", Duration.ZERO);
+    PipelineWarmup.Result r = PipelineWarmup.runHere(config(Map.of()), RESOLVERS, Duration.ZERO);
 
     assertThat(r.rounds()).isZero();
     assertThat(r.events()).isZero();
@@ -126,7 +174,7 @@ class PipelineWarmupTest {
   @Test
   void theBudgetEndsTheWarmupBeforeItsTargets() {
     PipelineWarmup.Result r =
-        PipelineWarmup.runHere(config(Map.of()), "node-1", Duration.ofMillis(20));
+        PipelineWarmup.runHere(config(Map.of()), RESOLVERS, Duration.ofMillis(20));
 
     assertThat(r.rounds()).isPositive();
     assertThat(r.events()).isLessThan(PipelineWarmup.TARGET_EVENTS);
@@ -134,7 +182,7 @@ class PipelineWarmupTest {
 
   @Test
   void onItsOwnThreadItReturnsTheResult() {
-    PipelineWarmup.Result r = PipelineWarmup.run(config(Map.of()), "node-1", GENEROUS_BUDGET);
+    PipelineWarmup.Result r = PipelineWarmup.run(config(Map.of()), RESOLVERS, GENEROUS_BUDGET);
 
     assertThat(r).isNotNull();
     assertThat(r.events()).isGreaterThanOrEqualTo(PipelineWarmup.TARGET_EVENTS);

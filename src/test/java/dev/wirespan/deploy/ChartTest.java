@@ -347,6 +347,19 @@ class ChartTest {
   }
 
   @Test
+  void warmupTakesWhatTheAgentTakesAndTheSchemaRejectsTheRest() {
+    for (Object value : List.of(0, "0", "1500ms", "60s", "1m")) {
+      assertThat(env(agent(RenderedChart.render(Map.of("agent.warmup", value)))).get("WIRESPAN_WARMUP").getValue())
+          .isEqualTo(value.toString());
+    }
+    for (Object value : List.of("2m", "61s", "90000", 90000, "soon")) {
+      assertThatThrownBy(() -> RenderedChart.render(Map.of("agent.warmup", value)))
+          .as("agent.warmup=%s", value)
+          .hasMessageContaining("warmup");
+    }
+  }
+
+  @Test
   void withoutKubernetesMetadataThereIsNoTokenAndNoRbac() {
     RenderedChart chart = RenderedChart.render(Map.of("agent.kubernetes", "disabled"));
     assertThat(chart.all(ClusterRole.class)).isEmpty();
