@@ -54,6 +54,13 @@ CONFIG = {
     "sweep_connections": env_int("SWEEP_CONNECTIONS", 64),
     "sweep_duration_s": env_int("SWEEP_DURATION_S", 10),
     "sweep_warmup_s": env_int("SWEEP_WARMUP_S", 5),
+    # Start-up under load: the agent started while wrk already drives nginx, with its pipeline
+    # warm-up (the default) and without (--warmup=0), interleaved; losses in the first seconds.
+    "startup_pairs": env_int("STARTUP_PAIRS", 2),
+    "startup_window_s": env_int("STARTUP_WINDOW_S", 10),
+    "startup_connections": env_int("STARTUP_CONNECTIONS", 16),
+    # --warmup of the runs with the warm-up (empty: the agent's default).
+    "startup_warmup": os.environ.get("STARTUP_WARMUP", ""),
     "soak_s": env_int("SOAK_S", 30),
     "soak_rate": env_int("SOAK_RATE", 10000),
     "soak_connections": env_int("SOAK_CONNECTIONS", 1000),
@@ -228,7 +235,7 @@ def server_port(server):
 
 # ---------------------------------------------------------------- agent and its measurements
 
-def start_agent(jfr_file=None):
+def start_agent(jfr_file=None, extra_args=(), load_warmup=True):
     env = dict(os.environ)
     if CONFIG["agent_malloc_arena_max"]:
         env["MALLOC_ARENA_MAX"] = CONFIG["agent_malloc_arena_max"]
@@ -236,13 +243,15 @@ def start_agent(jfr_file=None):
         env["JAVA_TOOL_OPTIONS"] = f"-XX:StartFlightRecording=filename={jfr_file},settings=profile"
     cmd = ["java"] + CONFIG["agent_java_opts"].split() + [
         "-jar", AGENT_JAR, f"--admin-address=127.0.0.1:{CONFIG['admin_port']}"]
-    cmd += agent_args().split()
+    cmd += agent_args().split() + list(extra_args)
+    t0 = time.monotonic()
     p = start(cmd, "agent", cpus=CONFIG["agent_cpus"], env=env)
     wait_for(lambda: p.poll() is None and http_get(admin_url("/readyz"))[0] == 200,
              AGENT_READY_TIMEOUT_S, "the agent to be ready")
     if p.poll() is not None:
         raise RuntimeError("the agent exited; see agent.log")
-    if CONFIG["agent_warmup_s"] > 0:
+    p.ready_after_s = time.monotonic() - t0
+    if load_warmup and CONFIG["agent_warmup_s"] > 0:
         wrk(f"http://127.0.0.1:{CONFIG['nginx_port']}/bytes/128", 16, CONFIG["agent_warmup_s"])
     # What the start and the warm-up cost, per thread group (the JIT's share is mostly here).
     p.warmup_cpu_s_by_thread_group = cpu_by_thread_group(agent_jvm_pid(p))
@@ -257,7 +266,8 @@ METRIC_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$')
 
 
 def scrape():
-    _, text = http_get(admin_url("/metrics"))
+    # An agent that has fallen behind its traffic can take seconds to answer.
+    _, text = http_get(admin_url("/metrics"), timeout=30)
     m = {}
     for line in text.splitlines():
         if line.startswith("#"):
@@ -593,6 +603,57 @@ def sweep_phase():
     return out
 
 
+def startup_run(warmup_arg):
+    """Starts the agent while wrk drives nginx; what it lost in its first seconds after ready."""
+    window = CONFIG["startup_window_s"]
+    url = f"http://127.0.0.1:{CONFIG['nginx_port']}/bytes/128"
+    load = start(["wrk", "-t1", f"-c{CONFIG['startup_connections']}",
+                  f"-d{AGENT_READY_TIMEOUT_S + window + 30}s", url], "startup-wrk", cpus=CONFIG["load_cpus"])
+    try:
+        time.sleep(2)  # wrk at full rate before the agent starts
+        agent = start_agent(extra_args=[warmup_arg] if warmup_arg else [], load_warmup=False)
+        per_second = []  # cumulative losses (excl. copy_truncated) at each second after ready
+        try:
+            for _ in range(window):
+                time.sleep(1)
+                m = scrape()
+                per_second.append(sum(v for k, v in m.items() if k.startswith("wirespan_lost_total")
+                                      and 'cause="copy_truncated"' not in k))
+        finally:
+            stop(agent)
+    finally:
+        stop(load)
+    losses = {k: v for k, v in m.items() if k.startswith("wirespan_lost_total") and v}
+    return {"warmup": warmup_arg or "default", "ready_after_s": round(agent.ready_after_s, 1),
+            "window_s": window, "spans_exported": total(m, "wirespan_spans_exported_total"),
+            "cumulative_losses_by_second": per_second,
+            "losses": losses,
+            "losses_excluding_copy_truncated": sum(
+                v for k, v in losses.items() if 'cause="copy_truncated"' not in k)}
+
+
+LOSS_SERIES = re.compile(r'stage="([^"]*)",cause="([^"]*)"')
+
+
+def loss_name(series):
+    """stage/cause of a wirespan_lost_total series."""
+    m = LOSS_SERIES.search(series)
+    return f"{m.group(1)}/{m.group(2)}" if m else series
+
+
+def startup_phase():
+    runs = []
+    for i in range(CONFIG["startup_pairs"]):
+        warm = f"--warmup={CONFIG['startup_warmup']}" if CONFIG["startup_warmup"] else None
+        order = [warm, "--warmup=0"] if i % 2 == 0 else ["--warmup=0", warm]
+        for arg in order:
+            r = startup_run(arg)
+            runs.append(r)
+            log(f"start-up under load, warm-up {r['warmup']}: ready after {r['ready_after_s']} s,"
+                f" {r['losses_excluding_copy_truncated']:.0f} lost in the first {r['window_s']} s")
+    return runs
+
+
 def soak_phase():
     agent = start_agent()
     pid = agent_jvm_pid(agent)
@@ -788,6 +849,17 @@ def report(results):
                      f" {a['losses_total']:.0f} ({a['losses_excluding_copy_truncated']:.0f}) | {fmt(r['completeness'], 4)} |"
                      f" {100 * a['agent_cpu_s'] / (CONFIG['sweep_duration_s'] + CONFIG['sweep_warmup_s']):.0f} |")
         L += ["", f"Highest offered rate with zero losses and complete capture: {fmt(best)} req/s."]
+    if results.get("startup"):
+        L += ["", f"## Start-up under load (nginx /bytes/128, wrk -c{CONFIG['startup_connections']} running before the agent starts)", "",
+              "Losses counted in the first seconds after the agent is ready; `--warmup=0` skips the"
+              " pipeline warm-up, so the capture thread starts with cold (interpreted) code.", "",
+              "| warm-up | ready after s | window s | spans exported | losses excl. copy_truncated | by cause |",
+              "|---|---|---|---|---|---|"]
+        for r in results["startup"]:
+            causes = ", ".join(f"{loss_name(k)} {v:,.0f}"
+                               for k, v in sorted(r["losses"].items(), key=lambda kv: -kv[1]))
+            L.append(f"| {r['warmup']} | {r['ready_after_s']} | {r['window_s']} | {r['spans_exported']:,.0f} |"
+                     f" {r['losses_excluding_copy_truncated']:,.0f} | {causes or 'none'} |")
     if results.get("soak"):
         s = results["soak"]
         rss = [x["rss_kib"] / 1024 for x in s["rss_samples"] if x["rss_kib"]]
@@ -865,6 +937,10 @@ def main():
     if CONFIG["sweep"]:
         log("open-loop sweep")
         results["sweep"] = sweep_phase()
+        save()
+    if CONFIG["startup_pairs"] > 0:
+        log("start-up under load, with and without the pipeline warm-up")
+        results["startup"] = startup_phase()
         save()
     if CONFIG["soak_s"] > 0:
         log(f"soak {CONFIG['soak_s']} s")

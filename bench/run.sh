@@ -17,6 +17,8 @@
 #   NONHTTP [1]      dd and TCP-echo workloads           DD_COUNT [2000000]  ECHO_ROUND_TRIPS [100000]
 #   SWEEP [1]        open-loop rate sweep                SWEEP_RATES ["5000 10000 20000 40000 60000 80000"]
 #   SWEEP_CONNECTIONS [64]  SWEEP_DURATION_S [10]  SWEEP_WARMUP_S [5]  SWEEP_MODE [queued|pipelined]
+#   STARTUP_PAIRS [2]  start-up under load with/without the warm-up  STARTUP_WINDOW_S [10]  STARTUP_CONNECTIONS [16]
+#   STARTUP_WARMUP [agent default]  --warmup of the runs with the warm-up
 #   SOAK_S [30]      RSS soak (600 for the 10-minute soak; 0 skips)  SOAK_RATE [10000]  SOAK_CONNECTIONS [1000]
 #   PROFILE_JFR [1]  JFR profile of the agent during the first case (summary in results.md)
 #   SERVER_CPUS [1]  LOAD_CPUS [0]  AGENT_CPUS [0-1]     taskset CPU lists

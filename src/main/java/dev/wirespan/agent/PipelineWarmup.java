@@ -20,11 +20,13 @@ import java.util.logging.Logger;
  *
  * <p>Why: a JVM starts by interpreting, and compiles the hot code once it has run for a while.
  * Started on a busy node, the agent's capture thread used to fall behind the kernel for its first
- * second or two and the ring buffer overflowed: at 30 k req/s (nginx, 16 connections, both ends
- * traced), 17-36 k records lost to {@code kernel/ringbuf_full} within two seconds of attaching,
- * with the 2-9 k stream gaps they cause, every one counted, and nothing lost after. With the
- * warm-up (1.5-4 s of one core before attaching), nothing was lost in the same runs (three
- * interleaved pairs; bench/README.md).
+ * second or two and the ring buffer overflowed. Measured with nginx saturated by wrk when the
+ * agent starts (bench/README.md, "start-up under load"): with every process sharing the cores
+ * thread by thread, 12-61 k records lost to {@code kernel/ringbuf_full} within two seconds of
+ * attaching without the warm-up, none with it (six interleaved pairs); with every process held to
+ * its own CPU share, as pods of equal weight are, the agent cannot follow nginx's untraced rate
+ * until its own load slows nginx down, and loses records either way: about half as many with the
+ * warm-up (medians 190 k and 370 k). Every loss is counted.
  *
  * <p>Nothing of the warm-up is seen outside: its own metrics, its own resolvers (of the agent's
  * kinds, closed after it; the traffic is the agent's own process's, which the kernel programs
