@@ -24,7 +24,6 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.collection.LongObjectHashMap;
 import java.util.ArrayDeque;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Objects;
 import javax.annotation.Nullable;
@@ -209,9 +208,8 @@ public final class ConnectionTracker implements CaptureEventSink {
   private final Counter switchedConnections;
   private final Counter kernelForgotten;
 
-  /** Access-ordered: iteration starts at the least recently active connection. */
-  private final LinkedHashMap<Long, Connection> connections =
-      new LinkedHashMap<>(INITIAL_CONNECTIONS_CAPACITY, 0.75f, true);
+  /** By kernel id, in order of activity: iteration starts at the least recently active. */
+  private final ConnectionTable connections = new ConnectionTable();
   /**
    * (pid &lt;&lt; 32 | fd) -> the tracked connection that fd carries: how a connection the kernel
    * forgot and tracked again under a new id is recognised. Holds only connections that are in
@@ -346,16 +344,17 @@ public final class ConnectionTracker implements CaptureEventSink {
    *     ({@link System#nanoTime()} on Linux)
    */
   public void expire(long nowMonotonicNanos) {
-    Iterator<Connection> it = connections.values().iterator();
-    while (it.hasNext()) {
-      Connection c = it.next();
+    Connection c = connections.leastRecentlyActive();
+    while (c != null) {
+      Connection next = c.newer;
       if (nowMonotonicNanos - c.lastActivityNanos >= idleTimeoutNanos) {
-        it.remove();
+        connections.remove(c.id);
         forget(c);
         c.evict();
       } else {
         c.expirePending(nowMonotonicNanos);
       }
+      c = next;
     }
     connectionCountGauge = connections.size();
     updateGauges();
@@ -366,8 +365,11 @@ public final class ConnectionTracker implements CaptureEventSink {
    * connections are not known to be closed), counted as PAIRING_CONNECTION_EVICTED.
    */
   public void closeAll() {
-    for (Connection c : connections.values()) {
+    Connection c = connections.leastRecentlyActive();
+    while (c != null) {
+      Connection next = c.newer;
       c.evict();
+      c = next;
     }
     connections.clear();
     byFd.clear();
@@ -415,9 +417,8 @@ public final class ConnectionTracker implements CaptureEventSink {
       previous.evict();
     }
     if (connections.size() >= settings.maxConnections()) {
-      Iterator<Connection> it = connections.values().iterator();
-      Connection oldest = it.next();
-      it.remove();
+      Connection oldest = connections.leastRecentlyActive();
+      connections.remove(oldest.id);
       forget(oldest);
       oldest.evict();
     }
@@ -663,9 +664,96 @@ public final class ConnectionTracker implements CaptureEventSink {
   }
 
   /** One tracked connection: pairing queue and the two directions' streams. */
+  /**
+   * The tracked connections by kernel id, with primitive keys (no boxed id per lookup), in a list
+   * ordered by activity through the connections' own links: {@link #get} moves a connection to the
+   * most recent end, eviction takes the least recent. What an access-ordered {@code LinkedHashMap}
+   * does, without its {@code Long} per lookup (the two ends of a traced exchange alternate, so
+   * nearly every event looks its connection up).
+   */
+  private final class ConnectionTable {
+    private final LongObjectHashMap<Connection> byId =
+        new LongObjectHashMap<>(INITIAL_CONNECTIONS_CAPACITY);
+    @Nullable private Connection oldest;
+    @Nullable private Connection newest;
+
+    /** The connection with this id, now the most recently active; null when not tracked. */
+    @Nullable
+    Connection get(long id) {
+      Connection c = byId.get(id);
+      if (c != null && c != newest) {
+        unlink(c);
+        append(c);
+      }
+      return c;
+    }
+
+    /** Adds {@code c} under {@code id} as the most recently active (replacing nothing). */
+    void put(long id, Connection c) {
+      Connection previous = byId.put(id, c);
+      if (previous != null) {
+        unlink(previous);
+      }
+      append(c);
+    }
+
+    @Nullable
+    Connection remove(long id) {
+      Connection c = byId.remove(id);
+      if (c != null) {
+        unlink(c);
+      }
+      return c;
+    }
+
+    @Nullable
+    Connection leastRecentlyActive() {
+      return oldest;
+    }
+
+    int size() {
+      return byId.size();
+    }
+
+    void clear() {
+      byId.clear();
+      oldest = null;
+      newest = null;
+    }
+
+    private void append(Connection c) {
+      c.older = newest;
+      c.newer = null;
+      if (newest != null) {
+        newest.newer = c;
+      } else {
+        oldest = c;
+      }
+      newest = c;
+    }
+
+    private void unlink(Connection c) {
+      if (c.older != null) {
+        c.older.newer = c.newer;
+      } else {
+        oldest = c.newer;
+      }
+      if (c.newer != null) {
+        c.newer.older = c.older;
+      } else {
+        newest = c.older;
+      }
+      c.older = null;
+      c.newer = null;
+    }
+  }
+
   private final class Connection implements MessageDecoder.AnsweredRequest {
     /** The kernel's current id of the connection (a new one each time the kernel re-tracked it). */
     long id;
+    /** Neighbours in {@link #connections}' activity order; null at its ends or once removed. */
+    @Nullable Connection older;
+    @Nullable Connection newer;
     final ConnectionInfo info;
     final CaptureEvent.ConnectionRole role;
     long lastActivityNanos;

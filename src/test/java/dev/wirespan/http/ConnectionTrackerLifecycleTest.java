@@ -100,6 +100,41 @@ class ConnectionTrackerLifecycleTest {
   }
 
   @Test
+  void activityMakesAConnectionTheLastToBeEvicted() {
+    TrackerRun run = new TrackerRun(HttpSettings.builder().setMaxConnections(3).build());
+    List<Streams> conns = new ArrayList<>();
+    for (int id = 1; id <= 3; id++) {
+      Streams s = new Streams(run.wire(HttpExchange.Side.SERVER, id));
+      conns.add(s);
+      s.request("GET /c" + id + " HTTP/1.1\r\nHost: h\r\n\r\n");
+    }
+    // Order of activity now: 1, 2, 3. Connection 1 answers, then 2 and 1 again have traffic:
+    // the least recently active is 3.
+    conns.get(0).response(OK);
+    conns.get(1).response(OK);
+    conns.get(0).request("GET /c1-again HTTP/1.1\r\nHost: h\r\n\r\n");
+
+    Streams fourth = new Streams(run.wire(HttpExchange.Side.SERVER, 4));
+    fourth.request("GET /c4 HTTP/1.1\r\nHost: h\r\n\r\n");
+    assertThat(run.tracker.connectionCount()).isEqualTo(3);
+    assertThat(run.listener.ended).filteredOn(x -> x.outcome() == HttpExchange.Outcome.EVICTED)
+        .extracting(HttpExchange::target).containsExactly("/c3");
+
+    // Then 2 (its last activity was before 1's and 4's; nothing pending, so nothing ends).
+    Streams fifth = new Streams(run.wire(HttpExchange.Side.SERVER, 5));
+    fifth.request("GET /c5 HTTP/1.1\r\nHost: h\r\n\r\n");
+    assertThat(run.tracker.connectionCount()).isEqualTo(3);
+    assertThat(run.loss(LossCause.PAIRING_CONNECTION_EVICTED)).isEqualTo(1);
+    conns.get(0).response(OK);
+    fourth.response(OK);
+    fifth.response(OK);
+    assertThat(run.listener.ended).filteredOn(x -> x.outcome() == HttpExchange.Outcome.COMPLETE)
+        .extracting(HttpExchange::target)
+        .containsExactlyInAnyOrder("/c1", "/c2", "/c1-again", "/c4", "/c5");
+    run.finish("activity order");
+  }
+
+  @Test
   void idleConnectionsAreEvicted() {
     Duration idle = Duration.ofSeconds(60);
     TrackerRun run = new TrackerRun(HttpSettings.builder()
