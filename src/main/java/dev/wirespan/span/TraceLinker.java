@@ -5,6 +5,7 @@ import dev.wirespan.http.ExchangeListener;
 import dev.wirespan.http.HttpExchange;
 import dev.wirespan.metrics.AgentMetrics;
 import dev.wirespan.metrics.Counter;
+import io.netty.util.collection.LongObjectHashMap;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.SpanContext;
 import io.opentelemetry.api.trace.TraceFlags;
@@ -15,10 +16,8 @@ import io.opentelemetry.context.propagation.TextMapGetter;
 import io.opentelemetry.sdk.trace.IdGenerator;
 import java.net.InetAddress;
 import java.time.Duration;
-import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.Objects;
 import javax.annotation.Nullable;
 
@@ -95,8 +94,11 @@ public final class TraceLinker implements ExchangeListener {
       new LinkedHashMap<>(16, 0.75f, true);
   /** SERVER exchanges still waiting for their client, in request order (identity keys). */
   private final LinkedHashMap<HttpExchange, PendingServer> pendingServers = new LinkedHashMap<>();
-  /** Open SERVER exchanges by {@link #threadKey}. */
-  private final Map<Long, ThreadState> threads = new HashMap<>();
+  /**
+   * Open SERVER exchanges by {@link #threadKey}, with primitive keys (no boxed key for each of the
+   * three or four lookups an exchange makes; the key's hash is its tid, see {@link #threadKey}).
+   */
+  private final LongObjectHashMap<ThreadState> threads = new LongObjectHashMap<>();
   /** The lookup key, reused for every exchange (capture thread only). */
   private final TcpTuple probe = new TcpTuple();
 
@@ -358,7 +360,8 @@ public final class TraceLinker implements ExchangeListener {
   }
 
   /**
-   * A key unique per (pid, tid) whose {@link Long#hashCode} is the tid. The plain {@code pid << 32
+   * A key unique per (pid, tid) whose hash ({@link Long#hashCode}, as {@link LongObjectHashMap}'s)
+   * is the tid. The plain {@code pid << 32
    * | tid} hashes to {@code pid ^ tid}, which is 0 for every single-threaded process (nginx
    * workers, most clients): all of them shared one hash bucket.
    */
