@@ -176,6 +176,8 @@ public final class ConnectionTracker implements CaptureEventSink {
   /** Bits of a (pid, fd) index key below the pid. */
   private static final int PID_SHIFT = 32;
   private static final long FD_MASK = 0xffff_ffffL;
+  /** Odd multiplier (the 32-bit golden ratio) that scatters pids in {@link #fdKey}. */
+  private static final int PID_MIX = 0x9E37_79B9;
 
   /** bodyRemaining value: not inside a body whose extent is known (headers, none). */
   private static final long NOT_IN_SIZED_BODY = -1;
@@ -441,7 +443,12 @@ public final class ConnectionTracker implements CaptureEventSink {
   }
 
   private static long fdKey(int pid, int fd) {
-    return ((long) pid << PID_SHIFT) | (fd & FD_MASK);
+    // Unique per (pid, fd) (the pid is in the high half, and the low half is the fd mixed with a
+    // function of the pid alone). The mixing spreads the key's hash (high half ^ low half, as
+    // LongObjectHashMap takes it, without further mixing, into a linearly probed table): with
+    // plain `pid << 32 | fd` it is pid ^ fd, so the fds of processes with nearby pids (the workers
+    // of one server) crowded into one range of slots.
+    return ((long) pid << PID_SHIFT) | ((fd ^ (pid * PID_MIX)) & FD_MASK);
   }
 
   /** Drops the other references to {@code c}, just removed from {@link #connections}. */
@@ -663,7 +670,6 @@ public final class ConnectionTracker implements CaptureEventSink {
     }
   }
 
-  /** One tracked connection: pairing queue and the two directions' streams. */
   /**
    * The tracked connections by kernel id, with primitive keys (no boxed id per lookup), in a list
    * ordered by activity through the connections' own links: {@link #get} moves a connection to the
@@ -748,6 +754,7 @@ public final class ConnectionTracker implements CaptureEventSink {
     }
   }
 
+  /** One tracked connection: pairing queue and the two directions' streams. */
   private final class Connection implements MessageDecoder.AnsweredRequest {
     /** The kernel's current id of the connection (a new one each time the kernel re-tracked it). */
     long id;
