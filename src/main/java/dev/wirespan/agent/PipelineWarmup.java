@@ -41,8 +41,8 @@ final class PipelineWarmup {
   /**
    * Events decoded and spans exported after which the warm-up ends before its time is up: the
    * JIT compiles a method after some ten thousand calls, and the hot methods run once or more per
-   * event or span; this many leave the capture thread keeping up from its first second (measured:
-   * see the class comment).
+   * event or span; with this many the capture thread kept up from its first second wherever it
+   * had the CPU to (see the class comment).
    */
   static final long TARGET_EVENTS = 200_000;
   static final long TARGET_SPANS = 100_000;

@@ -135,6 +135,44 @@ class ConnectionTrackerLifecycleTest {
   }
 
   @Test
+  void expiringTheMiddleOfTheActivityOrderKeepsTheRestInOrder() {
+    Duration idle = Duration.ofSeconds(60);
+    TrackerRun run = new TrackerRun(HttpSettings.builder()
+        .setIdleConnectionTimeout(idle)
+        .setResponseTimeout(Duration.ofMinutes(10))
+        .setMaxConnections(3)
+        .build());
+    Streams a = new Streams(run.wire(HttpExchange.Side.SERVER, 1));
+    Streams b = new Streams(run.wire(HttpExchange.Side.SERVER, 2));
+    Streams c = new Streams(run.wire(HttpExchange.Side.SERVER, 3));
+    // Each wire has its own clock: b's request is the oldest in time, but the second to arrive.
+    long bTime = b.wire.now();
+    long later = bTime + Duration.ofSeconds(30).toNanos();
+    a.wire.advance(later - a.wire.now());
+    c.wire.advance(later - c.wire.now());
+    a.request("GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    b.request("GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+    c.request("GET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+
+    run.tracker.expire(b.wire.now() + idle.toNanos()); // b alone has been idle long enough
+    assertThat(run.tracker.connectionCount()).isEqualTo(2);
+    assertThat(run.listener.ended).extracting(HttpExchange::target).containsExactly("/b");
+
+    // Over the limit, the least recently active go first: a, then c (b is gone).
+    for (int id = 4; id <= 6; id++) {
+      Streams s = new Streams(run.wire(HttpExchange.Side.SERVER, id));
+      s.wire.advance(later - s.wire.now());
+      s.request("GET /n" + id + " HTTP/1.1\r\nHost: h\r\n\r\n");
+      assertThat(run.tracker.connectionCount()).isEqualTo(3);
+    }
+    assertThat(run.listener.ended).extracting(HttpExchange::target)
+        .containsExactly("/b", "/a", "/c");
+    assertThat(run.listener.ended).extracting(HttpExchange::outcome)
+        .containsOnly(HttpExchange.Outcome.EVICTED);
+    run.finish("expire in the middle");
+  }
+
+  @Test
   void idleConnectionsAreEvicted() {
     Duration idle = Duration.ofSeconds(60);
     TrackerRun run = new TrackerRun(HttpSettings.builder()
