@@ -98,6 +98,8 @@ final class WarmupTraffic {
   private final InetAddress loopback4;
   private final InetAddress loopback6;
   private long nextConnectionId;
+  /** Timestamp of the last record written (CLOCK_MONOTONIC). */
+  private long clockNanos;
   private int recordCount;
 
   /**
@@ -164,7 +166,7 @@ final class WarmupTraffic {
   void nextRound(long startNanos) {
     records.clear();
     recordCount = 0;
-    long t = startNanos;
+    clockNanos = startNanos;
     for (int c = 0; c < CONNECTIONS; c++) {
       long clientId = nextConnectionId++;
       long serverId = nextConnectionId++;
@@ -179,33 +181,38 @@ final class WarmupTraffic {
       long requestOffset = 0;
       long responseOffset = 0;
       for (int e = 0; e < requestCalls.length; e++) {
-        for (byte[] call : requestCalls[e]) {
-          add(client.direction(CaptureEvent.Direction.EGRESS), call, t += NANOS_PER_SYSCALL,
-              requestOffset);
-          add(server.direction(CaptureEvent.Direction.INGRESS), call, t += NANOS_PER_SYSCALL,
-              requestOffset);
-          requestOffset += call.length;
-        }
-        for (byte[] call : responseCalls[e]) {
-          add(server.direction(CaptureEvent.Direction.EGRESS), call, t += NANOS_PER_SYSCALL,
-              responseOffset);
-          add(client.direction(CaptureEvent.Direction.INGRESS), call, t += NANOS_PER_SYSCALL,
-              responseOffset);
-          responseOffset += call.length;
-        }
+        requestOffset = transfer(requestCalls[e], client, server, requestOffset);
+        responseOffset = transfer(responseCalls[e], server, client, responseOffset);
       }
-      add(client.type(CaptureEvent.TYPE_CLOSE), NO_BYTES, t += NANOS_PER_SYSCALL, 0);
-      add(server.type(CaptureEvent.TYPE_CLOSE), NO_BYTES, t += NANOS_PER_SYSCALL, 0);
+      add(client.type(CaptureEvent.TYPE_CLOSE), NO_BYTES, 0);
+      add(server.type(CaptureEvent.TYPE_CLOSE), NO_BYTES, 0);
     }
   }
 
-  /** One record of a call that moved {@code moved}: the kernel copies a head, and of a longer call a tail. */
-  private void add(CaptureEventWriter writer, byte[] moved, long timestampNanos, long offset) {
+  /**
+   * Each call written by {@code sender} and read by {@code receiver}, from stream offset {@code
+   * offset} on; returns the offset after them.
+   */
+  private long transfer(
+      byte[][] calls, CaptureEventWriter sender, CaptureEventWriter receiver, long offset) {
+    for (byte[] call : calls) {
+      add(sender.direction(CaptureEvent.Direction.EGRESS), call, offset);
+      add(receiver.direction(CaptureEvent.Direction.INGRESS), call, offset);
+      offset += call.length;
+    }
+    return offset;
+  }
+
+  /**
+   * One record, one simulated syscall later, of a call that moved {@code moved}: the kernel copies
+   * a head, and of a longer call a tail.
+   */
+  private void add(CaptureEventWriter writer, byte[] moved, long offset) {
     recordStarts[recordCount++] = records.position();
     int head = Math.min(moved.length, captureBytes);
-    int tail = moved.length > captureBytes ? Math.min(tailBytes, moved.length - captureBytes) : 0;
-    writer.timestampNanos(timestampNanos).streamOffset(offset).length(moved.length)
-        .write(records, moved, 0, head, tail);
+    clockNanos += NANOS_PER_SYSCALL;
+    writer.timestampNanos(clockNanos).streamOffset(offset).length(moved.length)
+        .write(records, moved, 0, head, captured(moved.length) - head);
     records.position(aligned(records.position()));
   }
 

@@ -28,16 +28,10 @@ final class DiscardingSenders implements HttpSenderProvider, GrpcSenderProvider 
   private static final byte[] NO_BYTES = new byte[0];
 
   private final AtomicLong bytes = new AtomicLong();
-  private final AtomicLong requests = new AtomicLong();
 
   /** Bytes of export requests marshaled (after compression) and discarded. */
   long bytesDiscarded() {
     return bytes.get();
-  }
-
-  /** Export requests marshaled and discarded. */
-  long requestsDiscarded() {
-    return requests.get();
   }
 
   @Override
@@ -47,13 +41,7 @@ final class DiscardingSenders implements HttpSenderProvider, GrpcSenderProvider 
       @Override
       public void send(
           MessageWriter message, Consumer<HttpResponse> onResponse, Consumer<Throwable> onError) {
-        try {
-          discard(message, compressor);
-        } catch (IOException | RuntimeException e) {
-          onError.accept(e);
-          return;
-        }
-        onResponse.accept(HTTP_OK);
+        discard(message, compressor, onResponse, HTTP_OK, onError);
       }
 
       @Override
@@ -70,13 +58,7 @@ final class DiscardingSenders implements HttpSenderProvider, GrpcSenderProvider 
       @Override
       public void send(
           MessageWriter message, Consumer<GrpcResponse> onResponse, Consumer<Throwable> onError) {
-        try {
-          discard(message, compressor);
-        } catch (IOException | RuntimeException e) {
-          onError.accept(e);
-          return;
-        }
-        onResponse.accept(GRPC_OK);
+        discard(message, compressor, onResponse, GRPC_OK, onError);
       }
 
       @Override
@@ -86,13 +68,22 @@ final class DiscardingSenders implements HttpSenderProvider, GrpcSenderProvider 
     };
   }
 
-  private void discard(MessageWriter message, @Nullable Compressor compressor) throws IOException {
+  /** Marshals {@code message} (compressed when configured) into nothing, then answers {@code ok}. */
+  private <R> void discard(
+      MessageWriter message,
+      @Nullable Compressor compressor,
+      Consumer<R> onResponse,
+      R ok,
+      Consumer<Throwable> onError) {
     Counting counting = new Counting();
-    OutputStream out = compressor == null ? counting : compressor.compress(counting);
-    message.writeMessage(out);
-    out.close();
+    try (OutputStream out = compressor == null ? counting : compressor.compress(counting)) {
+      message.writeMessage(out);
+    } catch (IOException | RuntimeException e) {
+      onError.accept(e);
+      return;
+    }
     bytes.addAndGet(counting.count);
-    requests.incrementAndGet();
+    onResponse.accept(ok);
   }
 
   /** Counts what is written to it and keeps none of it. */

@@ -17,10 +17,7 @@ import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Collection;
 import java.util.function.LongSupplier;
-import io.opentelemetry.sdk.common.CompletableResultCode;
-import io.opentelemetry.sdk.trace.data.SpanData;
 
 /**
  * Builds the {@link SpanExporter} described by {@link ExportSettings}.
@@ -104,7 +101,7 @@ public final class ExporterFactory {
    */
   public static WarmupExport forWarmup(ExportSettings settings, AgentMetrics metrics) {
     if (!settings.outputs().contains(ExportSettings.Output.OTLP)) {
-      return new WarmupExport(new DroppingSpanExporter(), () -> 0);
+      return new WarmupExport(SpanExporter.noop(), () -> 0);
     }
     DiscardingSenders discarding = new DiscardingSenders();
     ComponentLoader senders = senders(discarding, discarding);
@@ -162,23 +159,5 @@ public final class ExporterFactory {
         return classPath.load(spi);
       }
     };
-  }
-
-  /** Accepts every span and keeps none. */
-  private static final class DroppingSpanExporter implements SpanExporter {
-    @Override
-    public CompletableResultCode export(Collection<SpanData> spans) {
-      return CompletableResultCode.ofSuccess();
-    }
-
-    @Override
-    public CompletableResultCode flush() {
-      return CompletableResultCode.ofSuccess();
-    }
-
-    @Override
-    public CompletableResultCode shutdown() {
-      return CompletableResultCode.ofSuccess();
-    }
   }
 }

@@ -361,9 +361,8 @@ public final class TraceLinker implements ExchangeListener {
 
   /**
    * A key unique per (pid, tid) whose hash ({@link Long#hashCode}, as {@link LongObjectHashMap}'s)
-   * is the tid. The plain {@code pid << 32
-   * | tid} hashes to {@code pid ^ tid}, which is 0 for every single-threaded process (nginx
-   * workers, most clients): all of them shared one hash bucket.
+   * is the tid. The plain {@code pid << 32 | tid} hashes to {@code pid ^ tid}, which is 0 for
+   * every single-threaded process (nginx workers, most clients): all of them shared one bucket.
    */
   static long threadKey(int pid, int tid) {
     return ((long) pid << 32) | ((pid ^ tid) & 0xffffffffL);
