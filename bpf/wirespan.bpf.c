@@ -35,14 +35,19 @@ const volatile __u32 capture_bytes = 4096; /* payload bytes copied per call, <= 
 /* last bytes also copied of a call that moved more than capture_bytes, <= WS_MAX_TAIL; 0 = none */
 const volatile __u32 tail_bytes = 64;
 const volatile __u64 wakeup_bytes = 65536; /* wake the reader once this much is unread; 0 = every event */
+/* unread ring bytes from which exchanges that begin are shed (see shed_call); 0 = never */
+const volatile __u64 shed_bytes = 0;
 
 /* Source of connection ids (fetch-and-add, so ids are unique across CPUs). */
 __u64 next_conn_id = 0;
 
 /* Largest iovec array walked per call: later segments are not captured. */
 #define WS_MAX_IOV_SEGMENTS 16
-/* The ring's unread count is checked each time a CPU wrote this fraction of wakeup_bytes. */
-#define WS_WAKEUP_QUERY_FRACTION 16
+/*
+ * The ring's unread count is asked each time a CPU wrote this fraction of
+ * wakeup_bytes (or of shed_bytes, if smaller).
+ */
+#define WS_RING_QUERY_FRACTION 16
 /* Non-HTTP payloads after which a connection first seen mid-stream is given up. */
 #define WS_UNKNOWN_ROLE_PROBES 4
 
@@ -256,32 +261,82 @@ static __always_inline struct ws_event *scratch_event(void)
 	return bpf_map_lookup_elem(&scratch, &cpu);
 }
 
+static __always_inline struct ws_ring_view *ring_view(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&ring_views, &zero);
+}
+
 /*
- * Whether to wake the reader for a record of size bytes: once wakeup_bytes are
- * unread. The ring is asked only once this CPU has written another
- * 1/WS_WAKEUP_QUERY_FRACTION of wakeup_bytes since it last asked: the unread
- * count reads the reader's consumer position, a cache line the reader writes
- * on another CPU, and fetching it on every event cost more than the rest of
- * the ring buffer work (bench/README.md). The wake-up comes at most that much
- * per CPU late.
+ * Bytes a CPU writes between two looks at the ring's unread count: asking
+ * reads the reader's consumer position, a cache line the reader writes on
+ * another CPU, and asking on every event cost more than the rest of the ring
+ * buffer work (bench/README.md). 0: nothing needs the count.
+ */
+static __always_inline __u64 query_interval(void)
+{
+	__u64 every = wakeup_bytes;
+
+	if (shed_bytes && (!every || shed_bytes < every))
+		every = shed_bytes;
+	return every / WS_RING_QUERY_FRACTION;
+}
+
+/*
+ * Accounts a record of size bytes about to be written; returns the wake-up
+ * flag for it: wake the reader once wakeup_bytes are unread. The ring is asked
+ * only once this CPU has written another query_interval() bytes since it last
+ * asked, so the wake-up comes at most that much per CPU late, and the answer
+ * is kept for shed_call.
  */
 static __always_inline __u64 wakeup_flags(__u32 size)
 {
-	__u32 zero = 0;
-	__u64 *unqueried;
+	struct ws_ring_view *view;
+	__u64 every = query_interval();
 
+	if (!every)
+		return 0; /* wakeup_bytes 0: the kernel's default, wake when the reader has caught up */
+	view = ring_view();
+	if (!view)
+		return 0;
+	view->unqueried += size;
+	if (view->unqueried < every)
+		return wakeup_bytes ? BPF_RB_NO_WAKEUP : 0;
+	view->unqueried = 0;
+	view->unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	if (!wakeup_bytes)
-		return 0; /* the kernel's default: wake when the reader has caught up */
-	unqueried = bpf_map_lookup_elem(&unqueried_bytes, &zero);
-	if (unqueried) {
-		*unqueried += size;
-		if (*unqueried < wakeup_bytes / WS_WAKEUP_QUERY_FRACTION)
-			return BPF_RB_NO_WAKEUP;
-		*unqueried = 0;
-	}
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes
-		       ? BPF_RB_FORCE_WAKEUP
-		       : BPF_RB_NO_WAKEUP;
+		return 0;
+	return view->unread + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/*
+ * Whether the ring holds shed_bytes unread. This CPU's last answer is trusted
+ * while it is below (it is at most query_interval() of this CPU's writes old);
+ * at or above, the ring is asked again, so that shedding stops as soon as the
+ * reader has caught up even though a shedding CPU writes little.
+ */
+static __always_inline bool ring_crowded(void)
+{
+	struct ws_ring_view *view;
+
+	if (!shed_bytes)
+		return false;
+	view = ring_view();
+	if (!view || view->unread < shed_bytes)
+		return false;
+	view->unqueried = 0;
+	view->unread = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	return view->unread >= shed_bytes;
+}
+
+/* After a write to the ring failed: it is full, as far as this CPU knows. */
+static __always_inline void ring_was_full(void)
+{
+	struct ws_ring_view *view = ring_view();
+
+	if (view)
+		view->unread = ~0ULL;
 }
 
 /*
@@ -330,7 +385,8 @@ static __always_inline void fill_header(struct ws_event *e, const struct ws_conn
 	__builtin_memcpy(e->comm, c->comm, WS_COMM_LEN);
 }
 
-static __always_inline void submit(struct ws_event *e, __u32 captured)
+/* Writes e with captured payload bytes into the ring; false if it was dropped (counted). */
+static __always_inline bool submit(struct ws_event *e, __u32 captured)
 {
 	__u32 size;
 
@@ -340,9 +396,11 @@ static __always_inline void submit(struct ws_event *e, __u32 captured)
 	size = WS_EVENT_HEADER_SIZE + captured;
 	if (bpf_ringbuf_output(&events, e, size, wakeup_flags(size))) {
 		count_loss(WS_LOSS_RINGBUF_FULL);
-		return;
+		ring_was_full();
+		return false;
 	}
 	count_loss(WS_LOSS_EVENTS_EMITTED);
+	return true;
 }
 
 static __always_inline void emit_close(const struct ws_conn *c, __s32 fd)
@@ -655,6 +713,61 @@ static __always_inline bool starts_http(__u64 word, __u32 n)
 	return false;
 }
 
+/*
+ * The direction that carries requests, from a connection's first HTTP bytes
+ * (n >= 1 of them, starting with word, moved in direction): where the role is
+ * known it says (an accepted connection reads requests); otherwise a status
+ * line is an answer, and anything else (a method, or bytes too few to tell) is
+ * taken for a request.
+ */
+static __always_inline __u8 request_direction(const struct ws_conn *c, __u64 word, __u32 n,
+					      __u8 direction)
+{
+	const __u64 five = (1ULL << 40) - 1;
+
+	if (c->role == WS_ROLE_CLIENT)
+		return WS_DIR_EGRESS;
+	if (c->role == WS_ROLE_SERVER)
+		return WS_DIR_INGRESS;
+	if (n >= 5 && ((word ^ token_word("HTTP/", 5)) & five) == 0)
+		return direction ^ 1;
+	return direction;
+}
+
+/*
+ * Exchange shedding. When the reader falls behind (a burst, a start under
+ * load, too little CPU), the ring fills and bpf_ringbuf_output drops whatever
+ * record comes next: pieces of many exchanges, each then broken by a gap in
+ * its stream. Instead, while the ring holds shed_bytes unread, exchanges that
+ * begin are not reported at all (their bytes are not even copied), and those
+ * under way go on in the room left: fewer exchanges, each whole, counted once
+ * per exchange and side (WS_LOSS_EXCHANGES_SHED).
+ *
+ * As far as the bytes tell, an exchange begins with a call on the request
+ * direction after one on the other direction (or with the connection's first
+ * HTTP call). Decided there, it holds until the next such call: a request and
+ * its answer go or stay together. (A request body sent after a 100 Continue
+ * looks like a beginning too; shed there, the exchange is broken, which user
+ * space sees as a gap, as it would a dropped record.)
+ *
+ * Returns whether the call's bytes are not to be reported.
+ */
+static __always_inline bool shed_call(struct ws_conn *c, __u8 direction)
+{
+	__u8 dir = direction & 1;
+
+	if (dir == c->request_dir && c->last_dir != dir + 1) {
+		c->shedding = ring_crowded();
+		if (c->shedding)
+			count_loss(WS_LOSS_EXCHANGES_SHED);
+	}
+	c->last_dir = dir + 1;
+	if (!c->shedding)
+		return false;
+	c->unreported |= WS_UNREPORTED_SHED << dir;
+	return true;
+}
+
 static __always_inline int on_exit(long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -663,6 +776,7 @@ static __always_inline int on_exit(long ret)
 	struct ws_event *e;
 	__u64 key, offset, word, tail_from;
 	__u32 want, captured = 0, tail = 0;
+	__u8 dir, unreported;
 
 	if (!take_pending(task, &p))
 		return 0;
@@ -687,8 +801,11 @@ static __always_inline int on_exit(long ret)
 		if (!c)
 			return 0;
 	}
-	offset = __sync_fetch_and_add(&c->offset[p.direction & 1], ret);
+	dir = p.direction & 1;
+	offset = __sync_fetch_and_add(&c->offset[dir], ret);
 	if (c->state == WS_PROTO_NOT_HTTP)
+		return 0;
+	if (c->state == WS_PROTO_HTTP && shed_call(c, p.direction))
 		return 0;
 	e = scratch_event();
 	if (!e)
@@ -728,6 +845,9 @@ static __always_inline int on_exit(long ret)
 					return 0;
 				}
 				c->state = WS_PROTO_HTTP;
+				c->request_dir = request_direction(c, word, captured, p.direction);
+				if (shed_call(c, p.direction))
+					return 0;
 			} else {
 				c->probes++;
 				if (c->role != WS_ROLE_UNKNOWN || c->probes >= WS_UNKNOWN_ROLE_PROBES)
@@ -760,13 +880,19 @@ static __always_inline int on_exit(long ret)
 	fill_header(e, c, WS_EVENT_DATA, p.fd, task);
 	e->direction = p.direction;
 	e->flags = p.kind == WS_CALL_SENDFILE ? WS_FLAG_SENDFILE : 0;
+	unreported = c->unreported >> dir;
+	if ((unreported & (WS_UNREPORTED_SHED | WS_UNREPORTED_DROPPED)) == WS_UNREPORTED_SHED)
+		e->flags |= WS_FLAG_AFTER_SHED;
 	e->captured = captured + tail;
 	e->tail_captured = tail;
 	e->offset = offset;
 	e->len = ret;
 	if (p.kind != WS_CALL_SENDFILE && (__u64)ret > captured + tail)
 		count_loss(WS_LOSS_COPY_TRUNCATED);
-	submit(e, captured + tail);
+	if (submit(e, captured + tail))
+		c->unreported &= ~((WS_UNREPORTED_SHED | WS_UNREPORTED_DROPPED) << dir);
+	else
+		c->unreported |= WS_UNREPORTED_DROPPED << dir;
 	return 0;
 }
 

@@ -26,6 +26,14 @@
 
 /* ws_event.flags */
 #define WS_FLAG_SENDFILE 0x1 /* len bytes sent by sendfile: no payload captured */
+/*
+ * The bytes this direction moved since its last event were all shed, whole
+ * exchanges skipped while the ring was crowded (counted as
+ * WS_LOSS_EXCHANGES_SHED): the stream offset jumps, and the bytes after the jump
+ * begin an exchange as far as the kernel side can tell (a direction change).
+ * Not set when an event of the direction was also dropped on a full ring.
+ */
+#define WS_FLAG_AFTER_SHED 0x2
 
 /* ws_event.family: of the traffic, so WS_AF_INET also on a dual-stack IPv6 socket talking IPv4 */
 #define WS_AF_INET  2

@@ -17,6 +17,8 @@
 #define WS_LOSS_EVENTS_EMITTED     3 /* events written to the ring buffer (cross-check) */
 /* connections of other processes ignored because their peer is the agent itself */
 #define WS_LOSS_SELF_CONNS_IGNORED 4
-#define WS_LOSS_COUNT              5
+/* exchanges not reported because the ring was crowded when they began (see shed_call) */
+#define WS_LOSS_EXCHANGES_SHED     5
+#define WS_LOSS_COUNT              6
 
 #endif /* WIRESPAN_LOSSES_H */

@@ -30,7 +30,20 @@ struct ws_conn {
 	__u8  local_addr[16];
 	__u8  remote_addr[16];
 	char  comm[WS_COMM_LEN]; /* the process's name when tracking started (see process_comm) */
+	/* Exchange shedding (see shed_call in wirespan.bpf.c); set once the connection is HTTP. */
+	__u8  request_dir; /* the WS_DIR_* that carries requests */
+	__u8  last_dir;    /* 1 + the WS_DIR_* of the last call that moved bytes; 0: none yet */
+	__u8  shedding;    /* the current exchange is not reported */
+	__u8  unreported;  /* WS_UNREPORTED_* bits */
+	__u32 _pad;
 };
+
+/*
+ * ws_conn.unreported, per direction (bit << WS_DIR_*): bytes moved since the
+ * direction's last reported event that were shed, or dropped on a full ring.
+ */
+#define WS_UNREPORTED_SHED    0x1
+#define WS_UNREPORTED_DROPPED 0x4
 
 /* ws_pending.kind: how sys_exit finds the bytes the call moved */
 #define WS_CALL_FLAT     1 /* buf + count: read, write, recvfrom, sendto */
@@ -104,16 +117,21 @@ struct {
 } losses SEC(".maps");
 
 /*
- * Ring buffer bytes this CPU wrote since it last asked the ring how much is
- * unread (see wakeup_flags). Per CPU: a shared counter would bounce between
- * CPUs on every event.
+ * What this CPU last learnt of the ring's unread bytes, and what it wrote since
+ * it asked (see ring_view in wirespan.bpf.c). Per CPU: a shared counter would
+ * bounce between CPUs on every event.
  */
+struct ws_ring_view {
+	__u64 unqueried; /* bytes this CPU wrote since it last asked */
+	__u64 unread;    /* the answer then (the ring's size after a failed write) */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
-} unqueried_bytes SEC(".maps");
+	__type(value, struct ws_ring_view);
+} ring_views SEC(".maps");
 
 /*
  * Local endpoints of the agent's own TCP sockets -> the struct sock * that has

@@ -323,6 +323,7 @@ public final class Agent implements AutoCloseable {
     KernelLossCounters kernel = capture.lossCounters();
     addDelta(kernel, KernelLossCounters.RINGBUF_FULL, LossCause.KERNEL_RINGBUF_FULL);
     addDelta(kernel, KernelLossCounters.MAP_FULL, LossCause.KERNEL_MAP_FULL);
+    addDelta(kernel, KernelLossCounters.EXCHANGES_SHED, LossCause.KERNEL_EXCHANGE_SHED);
     addDelta(kernel, KernelLossCounters.COPY_TRUNCATED, LossCause.KERNEL_COPY_TRUNCATED);
   }
 

@@ -26,6 +26,7 @@ public final class CaptureEvent {
   public static final int TYPE_CLOSE = 2;
 
   public static final int FLAG_SENDFILE = 0x1;
+  public static final int FLAG_AFTER_SHED = 0x2;
 
   public static final int AF_INET = 2;
   public static final int AF_INET6 = 10;
@@ -101,6 +102,16 @@ public final class CaptureEvent {
   /** Bytes sent by sendfile: the length is real, no payload was captured. */
   public boolean isSendfile() {
     return (flags() & FLAG_SENDFILE) != 0;
+  }
+
+  /**
+   * The bytes this direction moved since its previous event were whole exchanges the kernel shed
+   * while its ring buffer was crowded (already counted there): the offset jumps over them, and
+   * this event's bytes begin an exchange as far as the kernel could tell. Not set when a record
+   * of the direction was also dropped on a full ring.
+   */
+  public boolean followsShedExchanges() {
+    return (flags() & FLAG_AFTER_SHED) != 0;
   }
 
   public int localPort() {

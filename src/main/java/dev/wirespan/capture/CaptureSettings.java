@@ -44,6 +44,14 @@ public final class CaptureSettings {
   private static final int MIN_RING_TO_WAKEUP_RATIO = 4;
 
   /**
+   * While at least this fraction of the ring is unread, the kernel sheds exchanges as they begin
+   * (see {@link #shedBytes()}). Half: the other half is room for the exchanges under way to end
+   * whole (a few records each) and for a wake-up that is late by the per-CPU query interval,
+   * while a reader that is behind by less than half never makes the kernel drop anything.
+   */
+  private static final int RING_TO_SHED_RATIO = 2;
+
+  /**
    * TCP sockets the kernel tracks at once: every socket that moves bytes, HTTP or not (a non-HTTP
    * one is remembered as such, so that its later calls cost one lookup).
    */
@@ -58,6 +66,7 @@ public final class CaptureSettings {
   private final int selfTgid;
   private final int connectionMapEntries;
   private final ProgramVariant programVariant;
+  private final boolean shedExchanges;
 
   private CaptureSettings(Builder b) {
     this.captureBytes = b.captureBytes;
@@ -67,6 +76,7 @@ public final class CaptureSettings {
     this.selfTgid = b.selfTgid;
     this.connectionMapEntries = b.connectionMapEntries;
     this.programVariant = b.programVariant;
+    this.shedExchanges = b.shedExchanges;
   }
 
   public static Builder builder() {
@@ -86,7 +96,8 @@ public final class CaptureSettings {
         .setWakeupBytes(wakeupBytes)
         .setSelfTgid(selfTgid)
         .setConnectionMapEntries(connectionMapEntries)
-        .setProgramVariant(programVariant);
+        .setProgramVariant(programVariant)
+        .setShedExchanges(shedExchanges);
   }
 
   /**
@@ -134,6 +145,20 @@ public final class CaptureSettings {
     return programVariant;
   }
 
+  /** Whether the kernel sheds whole exchanges while the ring is crowded (the default). */
+  public boolean shedExchanges() {
+    return shedExchanges;
+  }
+
+  /**
+   * Unread ring bytes from which exchanges that begin are shed: not reported at all, rather than
+   * cut into pieces when a full ring drops their records (counted as kernel/exchange_shed, once
+   * per exchange and traced side). Half the ring; 0 when shedding is off.
+   */
+  public long shedBytes() {
+    return shedExchanges ? ringBufferBytes / RING_TO_SHED_RATIO : 0;
+  }
+
   @Override
   public String toString() {
     return "CaptureSettings{captureBytes="
@@ -150,6 +175,8 @@ public final class CaptureSettings {
         + connectionMapEntries
         + ", programVariant="
         + programVariant.label()
+        + ", shedExchanges="
+        + shedExchanges
         + '}';
   }
 
@@ -162,6 +189,7 @@ public final class CaptureSettings {
     private int selfTgid = Math.toIntExact(ProcessHandle.current().pid());
     private int connectionMapEntries = DEFAULT_CONNECTION_MAP_ENTRIES;
     private ProgramVariant programVariant = ProgramVariant.AUTO;
+    private boolean shedExchanges = true;
 
     private Builder() {}
 
@@ -238,6 +266,15 @@ public final class CaptureSettings {
      */
     public Builder setProgramVariant(ProgramVariant programVariant) {
       this.programVariant = Objects.requireNonNull(programVariant, "programVariant");
+      return this;
+    }
+
+    /**
+     * Whether exchanges that begin while half the ring is unread are shed whole (the default), or
+     * the ring fills and whatever records come next are dropped.
+     */
+    public Builder setShedExchanges(boolean shedExchanges) {
+      this.shedExchanges = shedExchanges;
       return this;
     }
 

@@ -48,6 +48,7 @@ public final class KernelCapture implements AutoCloseable {
   static final String VAR_CAPTURE_BYTES = "capture_bytes";
   static final String VAR_WAKEUP_BYTES = "wakeup_bytes";
   static final String VAR_TAIL_BYTES = "tail_bytes";
+  static final String VAR_SHED_BYTES = "shed_bytes";
 
   /** {@code struct btf_type}: name_off, info, size/type; a DATASEC's entries follow. */
   private static final int BTF_TYPE_BYTES = 12;
@@ -389,6 +390,7 @@ public final class KernelCapture implements AutoCloseable {
         data, size.getValue(), vars, VAR_CAPTURE_BYTES, Integer.BYTES, settings.captureBytes());
     putRodata(data, size.getValue(), vars, VAR_WAKEUP_BYTES, Long.BYTES, settings.wakeupBytes());
     putRodata(data, size.getValue(), vars, VAR_TAIL_BYTES, Integer.BYTES, settings.tailBytes());
+    putRodata(data, size.getValue(), vars, VAR_SHED_BYTES, Long.BYTES, settings.shedBytes());
   }
 
   /** Variable name -> {offset, size} of the DATASEC {@code section}. */

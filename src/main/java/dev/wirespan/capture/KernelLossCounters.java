@@ -22,8 +22,13 @@ public final class KernelLossCounters {
    * their peer is the agent itself (e.g. a collector on this node reading the agent's exports).
    */
   public static final int SELF_CONNECTIONS_IGNORED = 4;
+  /**
+   * {@code WS_LOSS_EXCHANGES_SHED}: exchanges not reported, once per exchange and traced side,
+   * because they began while the ring buffer was crowded.
+   */
+  public static final int EXCHANGES_SHED = 5;
   /** {@code WS_LOSS_COUNT}. */
-  public static final int COUNT = 5;
+  public static final int COUNT = 6;
 
   /** Per-CPU values are copied out 8-byte aligned, one per possible CPU. */
   private static final int PER_CPU_VALUE_BYTES = 8;
@@ -59,6 +64,11 @@ public final class KernelLossCounters {
 
   public long eventsEmitted() {
     return read(EVENTS_EMITTED);
+  }
+
+  /** Exchanges not reported because they began while the ring buffer was crowded. */
+  public long exchangesShed() {
+    return read(EXCHANGES_SHED);
   }
 
   /** Connections whose peer is the agent's own process, ignored so that exports are not traced. */

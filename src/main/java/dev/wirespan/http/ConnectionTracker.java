@@ -66,6 +66,15 @@ import javax.annotation.Nullable;
  * the response direction of a connection whose request direction was seen from its start: its
  * first bytes past offset 0 count as a gap).
  *
+ * <p>While its ring buffer is half full the kernel sheds exchanges as they begin (see {@link
+ * CaptureEvent#followsShedExchanges()}): the next event of each direction says so, and its offset
+ * jumps over them. Met between messages (or while waiting for a message start), that jump is a
+ * boundary, not a loss: nothing is counted here (the kernel counted the exchanges), and the
+ * response direction pairs as after lost answers (below), which for a client that waits for each
+ * answer is the newest request, the one that began after the shed exchanges. Met inside a message
+ * (a request body sent after a 100 Continue looks like an exchange beginning to the kernel), it is
+ * a gap like any other.
+ *
  * <p>Responses lost whole would leave their requests in the pairing queue, each taking a later
  * request's answer. After response bytes were lost with requests owed an answer, and until every
  * request seen was answered, each response answers the newest request that began before it did
@@ -1230,6 +1239,13 @@ public final class ConnectionTracker implements CaptureEventSink {
         skip = expectedOffset - offset;
         if (skip >= length) {
           return; // bytes already seen
+        }
+      } else if (offset > expectedOffset && e.followsShedExchanges() && (!synced || decoder == null)) {
+        // Whole exchanges the kernel shed while its ring was crowded (counted there), skipped
+        // between messages: a boundary, not a loss. Their answers are skipped too, so a response
+        // answers the newest request begun before it (as after a gap).
+        if (this instanceof ResponseStream r) {
+          r.responsesMayBeLost();
         }
       } else if (offset > expectedOffset) {
         gaps.inc();

@@ -14,6 +14,12 @@ public enum LossCause {
    * into a full map failed (a connection or a syscall's arguments were not tracked).
    */
   KERNEL_MAP_FULL("kernel", "map_full"),
+  /**
+   * An exchange (one traced side of it) began while the ring buffer was half full: the kernel did
+   * not report it at all, so that the exchanges under way still fit whole (counted once per
+   * exchange, where a full ring would have dropped records of many).
+   */
+  KERNEL_EXCHANGE_SHED("kernel", "exchange_shed"),
   /** A payload longer than the capture cap was copied in part (framing still followed). */
   KERNEL_COPY_TRUNCATED("kernel", "copy_truncated"),
   /** The stream offset jumped: bytes moved by the process never reached the agent. */

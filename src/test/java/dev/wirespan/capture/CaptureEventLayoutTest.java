@@ -67,6 +67,7 @@ class CaptureEventLayoutTest {
     assertThat(c.get("WS_EVENT_DATA")).isEqualTo(CaptureEvent.TYPE_DATA);
     assertThat(c.get("WS_EVENT_CLOSE")).isEqualTo(CaptureEvent.TYPE_CLOSE);
     assertThat(c.get("WS_FLAG_SENDFILE")).isEqualTo(CaptureEvent.FLAG_SENDFILE);
+    assertThat(c.get("WS_FLAG_AFTER_SHED")).isEqualTo(CaptureEvent.FLAG_AFTER_SHED);
     assertThat(c.get("WS_AF_INET")).isEqualTo(CaptureEvent.AF_INET);
     assertThat(c.get("WS_AF_INET6")).isEqualTo(CaptureEvent.AF_INET6);
     assertThat(c.get("WS_DIR_EGRESS")).isEqualTo(CaptureEvent.Direction.EGRESS.ordinal());
@@ -80,6 +81,7 @@ class CaptureEventLayoutTest {
     assertThat(c.get("WS_LOSS_EVENTS_EMITTED")).isEqualTo(KernelLossCounters.EVENTS_EMITTED);
     assertThat(c.get("WS_LOSS_SELF_CONNS_IGNORED"))
         .isEqualTo(KernelLossCounters.SELF_CONNECTIONS_IGNORED);
+    assertThat(c.get("WS_LOSS_EXCHANGES_SHED")).isEqualTo(KernelLossCounters.EXCHANGES_SHED);
     assertThat(c.get("WS_LOSS_COUNT")).isEqualTo(KernelLossCounters.COUNT);
   }
 
@@ -214,10 +216,10 @@ class CaptureEventLayoutTest {
     for (String constant :
         List.of(
             "WS_EVENT_HEADER_SIZE", "WS_MAX_PAYLOAD", "WS_MAX_TAIL", "WS_COMM_LEN", "WS_EVENT_DATA", "WS_EVENT_CLOSE",
-            "WS_FLAG_SENDFILE", "WS_AF_INET", "WS_AF_INET6", "WS_DIR_EGRESS", "WS_DIR_INGRESS",
+            "WS_FLAG_SENDFILE", "WS_FLAG_AFTER_SHED", "WS_AF_INET", "WS_AF_INET6", "WS_DIR_EGRESS", "WS_DIR_INGRESS",
             "WS_ROLE_UNKNOWN", "WS_ROLE_CLIENT", "WS_ROLE_SERVER", "WS_LOSS_RINGBUF_FULL",
             "WS_LOSS_MAP_FULL", "WS_LOSS_COPY_TRUNCATED", "WS_LOSS_EVENTS_EMITTED",
-            "WS_LOSS_SELF_CONNS_IGNORED", "WS_LOSS_COUNT")) {
+            "WS_LOSS_SELF_CONNS_IGNORED", "WS_LOSS_EXCHANGES_SHED", "WS_LOSS_COUNT")) {
       src.append("  printf(\"")
           .append(constant)
           .append(" %ld\\n\", (long)(")

@@ -14,18 +14,24 @@ import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /**
  * Events the kernel could not deliver are counted there, and the hole they leave in the byte
- * stream is seen and counted by the HTTP stage: loss is never silent.
+ * stream is seen and counted by the HTTP stage: loss is never silent. With shedding on (the
+ * default), a crowded ring costs whole exchanges, counted once each, instead of pieces of many.
  */
 class KernelLossTest {
   /** Smallest ring: a handful of events fill it. */
   private static final int TINY_RING_BYTES = 4096;
   private static final int REQUESTS_WHILE_NOT_READING = 200;
   private static final int REQUEST_PADDING_BYTES = 900;
+  /** A ring whose half holds a few exchanges of about 2.3 KiB per traced side. */
+  private static final int SMALL_RING_BYTES = 32 * 1024;
+  private static final int EXCHANGES_AFTER_DRAIN = 3;
 
   @Test
   void aFullRingBufferIsCountedInTheKernelAndTheGapInTheStream() throws Exception {
@@ -49,6 +55,7 @@ class KernelLossTest {
                     .setSelfTgid(0)
                     .setRingBufferBytes(TINY_RING_BYTES)
                     .setWakeupBytes(0)
+                    .setShedExchanges(false)
                     .build());
         ServerSocket server = new ServerSocket(0, 1, lo);
         Socket client = new Socket(lo, server.getLocalPort());
@@ -89,5 +96,105 @@ class KernelLossTest {
       assertThat(capture.lossCounters().eventsEmitted()).isPositive();
     }
     tracker.closeAll();
+  }
+
+  @Test
+  void aCrowdedRingShedsWholeExchangesAndReportsTheOthersWhole() throws Exception {
+    Privileges.requireRoot();
+    AgentMetrics metrics = new AgentMetrics();
+    List<HttpExchange> ended = new CopyOnWriteArrayList<>();
+    ConnectionTracker tracker =
+        new ConnectionTracker(
+            HttpSettings.defaults(),
+            new ExchangeListener() {
+              @Override
+              public void onExchangeEnd(HttpExchange exchange) {
+                ended.add(exchange);
+              }
+            },
+            metrics);
+    InetAddress lo = InetAddress.getByName("127.0.0.1");
+    try (KernelCapture capture =
+            KernelCapture.open(
+                CaptureSettings.builder()
+                    .setSelfTgid(0)
+                    .setRingBufferBytes(SMALL_RING_BYTES)
+                    .setWakeupBytes(0)
+                    .build());
+        ServerSocket server = new ServerSocket(0, 1, lo);
+        Socket client = new Socket(lo, server.getLocalPort());
+        Socket accepted = server.accept()) {
+      assertThat(capture.settings().shedBytes()).isEqualTo(SMALL_RING_BYTES / 2);
+      int port = server.getLocalPort();
+      RingBufferReader ring = capture.ringBuffer();
+      // A burst while nobody drains the ring: it fills to half, then exchanges are shed.
+      for (int i = 0; i < REQUESTS_WHILE_NOT_READING; i++) {
+        exchange(client, accepted, "/burst/" + i);
+      }
+      long shed = capture.lossCounters().exchangesShed();
+      assertThat(shed).as("exchanges shed while the ring was crowded").isPositive();
+      assertThat(capture.lossCounters().ringbufFull())
+          .as("records dropped on a full ring: shedding kept room for the exchanges under way")
+          .isZero();
+      while (ring.poll(tracker, 0) > 0) {
+        // drain what the ring kept
+      }
+      // Drained: the ring is no longer crowded, the next exchanges are reported again.
+      for (int i = 0; i < EXCHANGES_AFTER_DRAIN; i++) {
+        exchange(client, accepted, "/after/" + i);
+      }
+      long deadline = System.nanoTime() + 10_000_000_000L;
+      while (System.nanoTime() < deadline && after(ended, port) < 2 * EXCHANGES_AFTER_DRAIN) {
+        ring.poll(tracker, 20);
+      }
+      assertThat(after(ended, port))
+          .as("exchanges after the drain, client and server side")
+          .isEqualTo(2 * EXCHANGES_AFTER_DRAIN);
+      List<HttpExchange> ours = ended.stream().filter(x -> onPort(x, port)).toList();
+      assertThat(ours)
+          .as("every exchange reported is whole, with its own answer")
+          .allSatisfy(
+              x -> {
+                assertThat(x.outcome()).isEqualTo(HttpExchange.Outcome.COMPLETE);
+                assertThat(x.bytesMissing()).isFalse();
+                assertThat(x.statusCode()).isEqualTo(200);
+                assertThat(x.target()).startsWith("/");
+              });
+      long burstReported = ours.size() - 2L * EXCHANGES_AFTER_DRAIN;
+      assertThat(burstReported).as("burst exchanges reported before the ring was crowded").isPositive();
+      assertThat(burstReported + shed)
+          .as("each side of each burst exchange was either reported or shed")
+          .isGreaterThanOrEqualTo(2L * REQUESTS_WHILE_NOT_READING);
+      // The offsets jumped over the shed exchanges: not a gap, nothing lost in the stream.
+      for (LossCause cause :
+          List.of(
+              LossCause.STREAM_GAP,
+              LossCause.STREAM_RESYNC,
+              LossCause.STREAM_DECODER_ERROR,
+              LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST)) {
+        assertThat(metrics.loss(cause).get()).as(cause.toString()).isZero();
+      }
+    }
+    tracker.closeAll();
+  }
+
+  private static void exchange(Socket client, Socket accepted, String path) throws Exception {
+    byte[] request =
+        ("GET " + path + " HTTP/1.1\r\nHost: x\r\nX-Pad: " + "p".repeat(REQUEST_PADDING_BYTES) + "\r\n\r\n")
+            .getBytes(US_ASCII);
+    byte[] response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".getBytes(US_ASCII);
+    client.getOutputStream().write(request);
+    client.getOutputStream().flush();
+    accepted.getInputStream().readNBytes(request.length);
+    accepted.getOutputStream().write(response);
+    client.getInputStream().readNBytes(response.length);
+  }
+
+  private static boolean onPort(HttpExchange x, int port) {
+    return x.connection().localPort() == port || x.connection().remotePort() == port;
+  }
+
+  private static long after(List<HttpExchange> ended, int port) {
+    return ended.stream().filter(x -> onPort(x, port) && x.target().startsWith("/after/")).count();
   }
 }

@@ -416,4 +416,71 @@ class ConnectionTrackerLossTest {
             tuple("/3", 203, HttpExchange.Outcome.COMPLETE));
     run.finish("pipelined before a loss");
   }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void exchangesShedByTheKernelBetweenMessagesAreNoLoss(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.exchange(
+        "GET /first HTTP/1.1\r\nHost: h\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+    // Two whole exchanges shed: each direction's offsets jump, its next event says why.
+    s.shed(Party.REQUESTS, 2 * "GET /shed HTTP/1.1\r\nHost: h\r\n\r\n".length());
+    s.shed(Party.RESPONSES, 2 * "HTTP/1.1 204 No Content\r\n\r\n".length());
+    s.nextExchange();
+
+    assertThat(run.listener.ended).hasSize(2);
+    HttpExchange first = run.listener.ended.get(0);
+    assertThat(first.target()).isEqualTo("/first");
+    assertThat(first.outcome()).isEqualTo(HttpExchange.Outcome.COMPLETE);
+    assertThat(first.bytesMissing()).isFalse();
+    assertNextExchange(run.listener.ended.get(1));
+    run.assertLosses("shed between messages", Map.of());
+    run.finish("shed between messages");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void exchangesShedWhileAMessageWasUnderWayAreAGap(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    // A body sent after a 100 Continue looks like an exchange beginning to the kernel.
+    s.request("POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n");
+    s.response("HTTP/1.1 100 Continue\r\n\r\n");
+    s.shed(Party.REQUESTS, 10);
+    s.shed(Party.RESPONSES, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n".length());
+    s.nextExchange();
+
+    assertThat(run.listener.ended).hasSize(2);
+    HttpExchange upload = run.listener.ended.get(0);
+    assertThat(upload.target()).isEqualTo("/upload");
+    assertThat(upload.outcome()).isEqualTo(HttpExchange.Outcome.EVICTED);
+    assertThat(upload.bytesMissing()).isTrue();
+    assertThat(upload.statusCode()).as("no status invented").isZero();
+    assertNextExchange(run.listener.ended.get(1));
+    run.assertLosses("shed inside a body", Map.of(LossCause.STREAM_GAP, 1L));
+    run.finish("shed inside a body");
+  }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void aShedFlagAfterARecordLostInsideHeadersIsStillAGap(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.request("GET /first HTTP/1.1\r\n");
+    s.shed(Party.REQUESTS, "Host: h\r\n\r\n".length());
+    s.response("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+    s.nextExchange();
+
+    assertThat(run.listener.ended).hasSize(1);
+    assertNextExchange(run.listener.ended.get(0));
+    run.assertLosses(
+        "shed flag inside headers",
+        Map.of(
+            LossCause.STREAM_GAP, 1L,
+            LossCause.STREAM_RESYNC, 1L,
+            LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST, 1L));
+    run.finish("shed flag inside headers");
+  }
 }

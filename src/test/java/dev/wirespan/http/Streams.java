@@ -2,6 +2,7 @@ package dev.wirespan.http;
 
 import static dev.wirespan.http.Conversation.ascii;
 
+import dev.wirespan.capture.CaptureEvent;
 import dev.wirespan.http.Conversation.Party;
 import java.util.Arrays;
 
@@ -16,6 +17,9 @@ final class Streams {
   final Wire wire;
   long requests;
   long responses;
+  /** Per party: bytes were shed since its last event, which must say so. */
+  private boolean requestsShed;
+  private boolean responsesShed;
 
   Streams(Wire wire) {
     this(wire, 0, 0);
@@ -66,6 +70,11 @@ final class Streams {
     }
     int at = 0;
     for (int size : sizes) {
+      if (party == Party.REQUESTS ? requestsShed : responsesShed) {
+        wire.flagNext(CaptureEvent.FLAG_AFTER_SHED);
+        requestsShed &= party != Party.REQUESTS;
+        responsesShed &= party != Party.RESPONSES;
+      }
       wire.data(party, end(party) + at, bytes, at, size);
       at += size;
     }
@@ -78,6 +87,19 @@ final class Streams {
   /** The syscall moved these bytes but its event never reached the agent. */
   void lose(Party party, int bytes) {
     advance(party, bytes);
+  }
+
+  /**
+   * The kernel shed these bytes (whole exchanges, while its ring was crowded): never reported,
+   * and the party's next event says so.
+   */
+  void shed(Party party, int bytes) {
+    advance(party, bytes);
+    if (party == Party.REQUESTS) {
+      requestsShed = true;
+    } else {
+      responsesShed = true;
+    }
   }
 
   long end(Party party) {

@@ -44,6 +44,8 @@ final class Wire {
   private int captureCapBytes = Integer.MAX_VALUE;
   private int captureTailBytes;
   private boolean recording = true;
+  /** Flags of the next data event only. */
+  private int nextFlags;
   private int fd;
   private InetAddress localAddress;
   private int localPort;
@@ -121,6 +123,11 @@ final class Wire {
     return this;
   }
 
+  /** The next data event carries these flags ({@link CaptureEvent#FLAG_AFTER_SHED}, ...). */
+  void flagNext(int flags) {
+    nextFlags = flags;
+  }
+
   /** Copy at most this many payload bytes per syscall, as the kernel side's cap does. */
   Wire captureCap(int bytes) {
     this.captureCapBytes = bytes;
@@ -191,6 +198,7 @@ final class Wire {
     int tid = nextTid++;
     writer
         .type(CaptureEvent.TYPE_DATA)
+        .flags(nextFlags)
         .direction(directionOf(party))
         .timestampNanos(ts)
         .tid(tid)
@@ -200,6 +208,7 @@ final class Wire {
         ByteBuffer.allocate(CaptureEvent.HEADER_SIZE + captured)
             .order(java.nio.ByteOrder.LITTLE_ENDIAN);
     writer.write(b, bytes, from, head, tail);
+    nextFlags = 0;
     b.flip();
     sink.onEvent(view.wrap(b, 0));
     if (recording) {
@@ -209,7 +218,7 @@ final class Wire {
 
   void close() {
     long ts = tick();
-    writer.type(CaptureEvent.TYPE_CLOSE).timestampNanos(ts).streamOffset(0).length(0);
+    writer.type(CaptureEvent.TYPE_CLOSE).flags(0).timestampNanos(ts).streamOffset(0).length(0);
     ByteBuffer b = writer.write(new byte[0]);
     sink.onEvent(view.wrap(b, 0));
     lastCloseNanos = ts;
