@@ -431,6 +431,9 @@ static __always_inline struct ws_conn *track(__u64 key, __s32 fd, struct file *f
 		emit_close(old, fd);
 	c.file = (__u64)file;
 	c.role = role;
+	c.request_dir = role == WS_ROLE_CLIENT   ? WS_DIR_EGRESS
+			: role == WS_ROLE_SERVER ? WS_DIR_INGRESS
+						 : WS_DIR_UNKNOWN;
 	c.conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
 	read_tuple(sk, &c);
 	process_comm(c.comm);
@@ -557,19 +560,89 @@ static __always_inline int stash(__s32 fd, __u64 buf, __u64 count, __u8 kind, __
 	return 0;
 }
 
+/* Little-endian word of the first min(len, 8) bytes of a token. */
+static __always_inline __u64 token_word(const char *token, __u32 len)
+{
+	__u64 word = 0;
+
+	for (__u32 i = 0; i < 8 && i < len; i++)
+		word |= (__u64)(__u8)token[i] << (8 * i);
+	return word;
+}
+
+/*
+ * The direction that carries requests on a connection whose role is unknown
+ * (opened before the capture started), from its first HTTP bytes: a status
+ * line is an answer; anything else (a method, or bytes too few to tell) is
+ * taken for a request.
+ */
+static __always_inline __u8 request_direction_of_first_bytes(const struct ws_conn *c)
+{
+	const __u64 five = (1ULL << 40) - 1;
+
+	if (c->first_len >= 5 && ((c->first_word ^ token_word("HTTP/", 5)) & five) == 0)
+		return (c->first_dir & 1) ^ 1;
+	return c->first_dir & 1;
+}
+
+/*
+ * Exchange shedding. When the reader falls behind (a burst, a start under
+ * load, too little CPU), the ring fills and bpf_ringbuf_output drops whatever
+ * record comes next: pieces of many exchanges, each then broken by a gap in
+ * its stream. Instead, while the ring holds shed_bytes unread, exchanges that
+ * begin are not reported at all (their bytes are not even copied), and those
+ * under way go on in the room left: fewer exchanges, each whole, counted once
+ * per exchange and side (WS_LOSS_EXCHANGES_SHED).
+ *
+ * As far as calls tell, an exchange begins with a call on the request
+ * direction after one on the other direction. Decided there, it holds until
+ * the next such call: a request and its answer go or stay together. (A request
+ * body sent after a 100 Continue looks like a beginning too; shed there, the
+ * exchange is broken, which user space sees as a gap, as it would a dropped
+ * record.) Decided at sys_enter, so that sys_exit, whose copy loops make it by
+ * far the verifier's largest program, only has to count the bytes of a shed
+ * call (WS_CALL_SHED); a call that then moves nothing (EAGAIN) has still
+ * turned the direction, which changes nothing for the calls after it.
+ *
+ * Returns whether the call is shed.
+ */
+static __always_inline bool shed_call(struct ws_conn *c, __u8 direction)
+{
+	__u8 dir = direction & 1;
+
+	if (c->state != WS_PROTO_HTTP)
+		return false; /* its first HTTP bytes are reported: they tell the protocol */
+	if (c->request_dir == WS_DIR_UNKNOWN)
+		c->request_dir = request_direction_of_first_bytes(c);
+	if (dir == c->request_dir && c->last_dir != dir + 1) {
+		c->shedding = ring_crowded();
+		if (c->shedding)
+			count_loss(WS_LOSS_EXCHANGES_SHED);
+	}
+	c->last_dir = dir + 1;
+	return c->shedding;
+}
+
 static __always_inline int on_enter(__s32 fd, __u64 buf, __u64 count, __u8 kind, __u8 direction)
 {
-	if (!traced_conn(fd, direction))
+	struct ws_conn *c = traced_conn(fd, direction);
+
+	if (!c)
 		return 0;
+	if (shed_call(c, direction))
+		return stash(fd, 0, 0, WS_CALL_SHED, direction);
 	return stash(fd, buf, count, kind, direction);
 }
 
 static __always_inline int on_enter_msg(__s32 fd, __u64 msg_ptr, __u8 direction)
 {
 	struct user_msghdr msg;
+	struct ws_conn *c = traced_conn(fd, direction);
 
-	if (!traced_conn(fd, direction))
+	if (!c)
 		return 0;
+	if (shed_call(c, direction))
+		return stash(fd, 0, 0, WS_CALL_SHED, direction);
 	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)msg_ptr))
 		return 0;
 	return stash(fd, (__u64)msg.msg_iov, msg.msg_iovlen, WS_CALL_VECTOR, direction);
@@ -674,16 +747,6 @@ static __always_inline __u32 copy_vector_tail(__u8 *dst, __u64 iov_ptr, __u64 se
 	return copied;
 }
 
-/* Little-endian word of the first min(len, 8) bytes of a token. */
-static __always_inline __u64 token_word(const char *token, __u32 len)
-{
-	__u64 word = 0;
-
-	for (__u32 i = 0; i < 8 && i < len; i++)
-		word |= (__u64)(__u8)token[i] << (8 * i);
-	return word;
-}
-
 /*
  * Whether the n (>= 1) captured bytes starting with word begin an HTTP/1.x
  * message: a request method and a space, or a status line "HTTP/1.". A payload
@@ -713,61 +776,6 @@ static __always_inline bool starts_http(__u64 word, __u32 n)
 	return false;
 }
 
-/*
- * The direction that carries requests, from a connection's first HTTP bytes
- * (n >= 1 of them, starting with word, moved in direction): where the role is
- * known it says (an accepted connection reads requests); otherwise a status
- * line is an answer, and anything else (a method, or bytes too few to tell) is
- * taken for a request.
- */
-static __always_inline __u8 request_direction(const struct ws_conn *c, __u64 word, __u32 n,
-					      __u8 direction)
-{
-	const __u64 five = (1ULL << 40) - 1;
-
-	if (c->role == WS_ROLE_CLIENT)
-		return WS_DIR_EGRESS;
-	if (c->role == WS_ROLE_SERVER)
-		return WS_DIR_INGRESS;
-	if (n >= 5 && ((word ^ token_word("HTTP/", 5)) & five) == 0)
-		return direction ^ 1;
-	return direction;
-}
-
-/*
- * Exchange shedding. When the reader falls behind (a burst, a start under
- * load, too little CPU), the ring fills and bpf_ringbuf_output drops whatever
- * record comes next: pieces of many exchanges, each then broken by a gap in
- * its stream. Instead, while the ring holds shed_bytes unread, exchanges that
- * begin are not reported at all (their bytes are not even copied), and those
- * under way go on in the room left: fewer exchanges, each whole, counted once
- * per exchange and side (WS_LOSS_EXCHANGES_SHED).
- *
- * As far as the bytes tell, an exchange begins with a call on the request
- * direction after one on the other direction (or with the connection's first
- * HTTP call). Decided there, it holds until the next such call: a request and
- * its answer go or stay together. (A request body sent after a 100 Continue
- * looks like a beginning too; shed there, the exchange is broken, which user
- * space sees as a gap, as it would a dropped record.)
- *
- * Returns whether the call's bytes are not to be reported.
- */
-static __always_inline bool shed_call(struct ws_conn *c, __u8 direction)
-{
-	__u8 dir = direction & 1;
-
-	if (dir == c->request_dir && c->last_dir != dir + 1) {
-		c->shedding = ring_crowded();
-		if (c->shedding)
-			count_loss(WS_LOSS_EXCHANGES_SHED);
-	}
-	c->last_dir = dir + 1;
-	if (!c->shedding)
-		return false;
-	c->unreported |= WS_UNREPORTED_SHED << dir;
-	return true;
-}
-
 static __always_inline int on_exit(long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -776,7 +784,7 @@ static __always_inline int on_exit(long ret)
 	struct ws_event *e;
 	__u64 key, offset, word, tail_from;
 	__u32 want, captured = 0, tail = 0;
-	__u8 dir, unreported;
+	__u8 dir, unreported, dropped;
 
 	if (!take_pending(task, &p))
 		return 0;
@@ -805,8 +813,10 @@ static __always_inline int on_exit(long ret)
 	offset = __sync_fetch_and_add(&c->offset[dir], ret);
 	if (c->state == WS_PROTO_NOT_HTTP)
 		return 0;
-	if (c->state == WS_PROTO_HTTP && shed_call(c, p.direction))
+	if (p.kind == WS_CALL_SHED) {
+		c->unreported |= WS_UNREPORTED_SHED << dir;
 		return 0;
+	}
 	e = scratch_event();
 	if (!e)
 		return 0;
@@ -845,9 +855,11 @@ static __always_inline int on_exit(long ret)
 					return 0;
 				}
 				c->state = WS_PROTO_HTTP;
-				c->request_dir = request_direction(c, word, captured, p.direction);
-				if (shed_call(c, p.direction))
-					return 0;
+				/* for shed_call; stored only: this program is the verifier's largest */
+				c->last_dir = dir + 1;
+				c->first_dir = dir;
+				c->first_len = captured;
+				c->first_word = word;
 			} else {
 				c->probes++;
 				if (c->role != WS_ROLE_UNKNOWN || c->probes >= WS_UNKNOWN_ROLE_PROBES)
@@ -880,19 +892,18 @@ static __always_inline int on_exit(long ret)
 	fill_header(e, c, WS_EVENT_DATA, p.fd, task);
 	e->direction = p.direction;
 	e->flags = p.kind == WS_CALL_SENDFILE ? WS_FLAG_SENDFILE : 0;
+	/* shed and none dropped since the direction's last event; without a branch, like below */
 	unreported = c->unreported >> dir;
-	if ((unreported & (WS_UNREPORTED_SHED | WS_UNREPORTED_DROPPED)) == WS_UNREPORTED_SHED)
-		e->flags |= WS_FLAG_AFTER_SHED;
+	e->flags |= (unreported & ~(unreported >> 2) & WS_UNREPORTED_SHED) << 1;
 	e->captured = captured + tail;
 	e->tail_captured = tail;
 	e->offset = offset;
 	e->len = ret;
 	if (p.kind != WS_CALL_SENDFILE && (__u64)ret > captured + tail)
 		count_loss(WS_LOSS_COPY_TRUNCATED);
-	if (submit(e, captured + tail))
-		c->unreported &= ~((WS_UNREPORTED_SHED | WS_UNREPORTED_DROPPED) << dir);
-	else
-		c->unreported |= WS_UNREPORTED_DROPPED << dir;
+	dropped = !submit(e, captured + tail);
+	c->unreported = (c->unreported & ~((WS_UNREPORTED_SHED | WS_UNREPORTED_DROPPED) << dir)) |
+			(dropped * WS_UNREPORTED_DROPPED) << dir;
 	return 0;
 }
 

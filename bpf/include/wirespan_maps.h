@@ -30,13 +30,19 @@ struct ws_conn {
 	__u8  local_addr[16];
 	__u8  remote_addr[16];
 	char  comm[WS_COMM_LEN]; /* the process's name when tracking started (see process_comm) */
-	/* Exchange shedding (see shed_call in wirespan.bpf.c); set once the connection is HTTP. */
-	__u8  request_dir; /* the WS_DIR_* that carries requests */
-	__u8  last_dir;    /* 1 + the WS_DIR_* of the last call that moved bytes; 0: none yet */
+	/* Exchange shedding (see shed_call in wirespan.bpf.c). */
+	__u8  request_dir; /* the WS_DIR_* that carries requests; WS_DIR_UNKNOWN: see first_word */
+	__u8  last_dir;    /* 1 + the WS_DIR_* of the last call; 0: none yet */
 	__u8  shedding;    /* the current exchange is not reported */
 	__u8  unreported;  /* WS_UNREPORTED_* bits */
-	__u32 _pad;
+	__u8  first_dir;   /* the direction of the first HTTP bytes (role unknown) */
+	__u8  _pad[3];
+	__u32 first_len;   /* how many of them were copied, up to 8 of which are first_word */
+	__u64 first_word;
 };
+
+/* ws_conn.request_dir of a connection whose role is unknown, until it is worked out. */
+#define WS_DIR_UNKNOWN 0xff
 
 /*
  * ws_conn.unreported, per direction (bit << WS_DIR_*): bytes moved since the
@@ -50,6 +56,7 @@ struct ws_conn {
 #define WS_CALL_VECTOR   2 /* iovec array + count: readv, writev, recvmsg, sendmsg */
 #define WS_CALL_SENDFILE 3 /* length only */
 #define WS_CALL_CONNECT  4 /* no bytes: track the socket if connect() started */
+#define WS_CALL_SHED     5 /* bytes of a shed exchange: only counted in the stream offset */
 
 /*
  * Arguments of a syscall in flight, in the calling thread's task-local storage

@@ -18,6 +18,8 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Events the kernel could not deliver are counted there, and the hole they leave in the byte
@@ -98,8 +100,14 @@ class KernelLossTest {
     tracker.closeAll();
   }
 
-  @Test
-  void aCrowdedRingShedsWholeExchangesAndReportsTheOthersWhole() throws Exception {
+  /**
+   * Opened before the capture, a connection's role is unknown to the kernel: which direction
+   * carries requests then comes from its first HTTP bytes.
+   */
+  @ParameterizedTest(name = "connection opened before the capture: {0}")
+  @ValueSource(booleans = {false, true})
+  void aCrowdedRingShedsWholeExchangesAndReportsTheOthersWhole(boolean openedBeforeCapture)
+      throws Exception {
     Privileges.requireRoot();
     AgentMetrics metrics = new AgentMetrics();
     List<HttpExchange> ended = new CopyOnWriteArrayList<>();
@@ -114,16 +122,20 @@ class KernelLossTest {
             },
             metrics);
     InetAddress lo = InetAddress.getByName("127.0.0.1");
-    try (KernelCapture capture =
-            KernelCapture.open(
-                CaptureSettings.builder()
-                    .setSelfTgid(0)
-                    .setRingBufferBytes(SMALL_RING_BYTES)
-                    .setWakeupBytes(0)
-                    .build());
-        ServerSocket server = new ServerSocket(0, 1, lo);
+    CaptureSettings settings =
+        CaptureSettings.builder()
+            .setSelfTgid(0)
+            .setRingBufferBytes(SMALL_RING_BYTES)
+            .setWakeupBytes(0)
+            .build();
+    KernelCapture early = null;
+    if (!openedBeforeCapture) {
+      early = KernelCapture.open(settings);
+    }
+    try (ServerSocket server = new ServerSocket(0, 1, lo);
         Socket client = new Socket(lo, server.getLocalPort());
-        Socket accepted = server.accept()) {
+        Socket accepted = server.accept();
+        KernelCapture capture = early != null ? early : openAfter(settings, client, accepted)) {
       assertThat(capture.settings().shedBytes()).isEqualTo(SMALL_RING_BYTES / 2);
       int port = server.getLocalPort();
       RingBufferReader ring = capture.ringBuffer();
@@ -176,6 +188,13 @@ class KernelLossTest {
       }
     }
     tracker.closeAll();
+  }
+
+  /** Opens the capture after an exchange on a connection that is already open (not seen). */
+  private static KernelCapture openAfter(CaptureSettings settings, Socket client, Socket accepted)
+      throws Exception {
+    exchange(client, accepted, "/before");
+    return KernelCapture.open(settings);
   }
 
   private static void exchange(Socket client, Socket accepted, String path) throws Exception {
