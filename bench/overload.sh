@@ -25,6 +25,7 @@ DUR=${DUR:-20}
 PORT=${PORT:-18091}
 OTLP_PORT=${OTLP_PORT:-14328}
 ADMIN_PORT=19471
+TICKS=$(getconf CLK_TCK)
 
 [ "$(id -u)" = 0 ] || { echo "overload.sh: needs root" >&2; exit 1; }
 for tool in wrk nginx python3 taskset curl; do
@@ -42,23 +43,27 @@ RUN_DIR=$(mktemp -d /tmp/wirespan-overload.XXXXXX)
 NGINX_PID=""
 SINK_PID=""
 AGENT_PID=""
-if [ -d /sys/fs/cgroup/cpu ] && [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+CGROUP=""
+cleanup() {
+  for p in $AGENT_PID $SINK_PID $NGINX_PID; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+  [ -n "$CGROUP" ] && rmdir "$CGROUP" 2>/dev/null || true
+  rm -rf "$RUN_DIR"
+}
+trap cleanup EXIT
+if [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
   CGROUP=/sys/fs/cgroup/cpu/wirespan-overload
   mkdir -p "$CGROUP"
   echo 100000 >"$CGROUP/cpu.cfs_period_us"
   echo $((QUOTA_PCT * 1000)) >"$CGROUP/cpu.cfs_quota_us"
-else
-  CGROUP=/sys/fs/cgroup/wirespan-overload
+elif [ -f /sys/fs/cgroup/cgroup.controllers ] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers; then
   grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control
+  CGROUP=/sys/fs/cgroup/wirespan-overload
   mkdir -p "$CGROUP"
   echo "$((QUOTA_PCT * 1000)) 100000" >"$CGROUP/cpu.max"
+else
+  echo "overload.sh: no cgroup CPU controller found (cgroup v1 cpu or v2 cpu.max)" >&2
+  exit 1
 fi
-cleanup() {
-  for p in $AGENT_PID $SINK_PID $NGINX_PID; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
-  rmdir "$CGROUP" 2>/dev/null || true
-  rm -rf "$RUN_DIR"
-}
-trap cleanup EXIT
 
 mkdir -p "$RUN_DIR/www/bytes" "$RUN_DIR/nginx-tmp"
 head -c 128 /dev/zero | tr '\0' x >"$RUN_DIR/www/bytes/128"
@@ -113,11 +118,11 @@ run() {
       echo -n " $(sed -E 's/.*stage="([^"]*)",cause="([^"]*)".*/\1\/\2/' <<<"$k") $v,"
     fi
   done)
-  python3 - "$label" "$requests" "$complete" "$broken" "$c0" "$c1" "$losses" <<'PY'
+  python3 - "$label" "$requests" "$complete" "$broken" "$c0" "$c1" "$TICKS" "$losses" <<'PY'
 import sys
-label, req, complete, broken, c0, c1, losses = sys.argv[1:]
+label, req, complete, broken, c0, c1, ticks, losses = sys.argv[1:]
 req, complete, broken = int(req), int(complete), int(broken)
-cpu = (int(c1) - int(c0)) / 100
+cpu = (int(c1) - int(c0)) / int(ticks)
 print(f"| {label} | {req:,} | {complete:,} | {complete / max(2 * req, 1):.3f} | {broken:,} |"
       f" {cpu:.1f} | {complete / max(cpu, 0.01):,.0f} | {losses.strip().rstrip(',') or 'none'} |")
 PY

@@ -545,7 +545,8 @@ static __always_inline bool take_pending(struct task_struct *task, struct ws_pen
 }
 
 /* Stashes the arguments of the calling thread's syscall for its sys_exit. */
-static __always_inline int stash(__s32 fd, __u64 buf, __u64 count, __u8 kind, __u8 direction)
+static __always_inline int stash(__s32 fd, __u64 buf, __u64 count, __u8 kind, __u8 direction,
+				 __u8 shed_starts)
 {
 	struct ws_pending *p = pending_slot();
 
@@ -556,6 +557,7 @@ static __always_inline int stash(__s32 fd, __u64 buf, __u64 count, __u8 kind, __
 	p->fd = fd;
 	p->kind = kind;
 	p->direction = direction;
+	p->shed_starts = shed_starts;
 	p->valid = 1;
 	return 0;
 }
@@ -580,6 +582,8 @@ static __always_inline __u8 request_direction_of_first_bytes(const struct ws_con
 {
 	const __u64 five = (1ULL << 40) - 1;
 
+	if (c->first_len < 5 && (c->first_word & 0xff) == 'H')
+		return WS_DIR_NEVER; /* "H" to "HTTP" also begin HEAD: cannot tell */
 	if (c->first_len >= 5 && ((c->first_word ^ token_word("HTTP/", 5)) & five) == 0)
 		return (c->first_dir & 1) ^ 1;
 	return c->first_dir & 1;
@@ -594,58 +598,62 @@ static __always_inline __u8 request_direction_of_first_bytes(const struct ws_con
  * under way go on in the room left: fewer exchanges, each whole, counted once
  * per exchange and side (WS_LOSS_EXCHANGES_SHED).
  *
- * As far as calls tell, an exchange begins with a call on the request
- * direction after one on the other direction. Decided there, it holds until
- * the next such call: a request and its answer go or stay together. (A request
- * body sent after a 100 Continue looks like a beginning too; shed there, the
- * exchange is broken, which user space sees as a gap, as it would a dropped
- * record.) Decided at sys_enter, so that sys_exit, whose copy loops make it by
- * far the verifier's largest program, only has to count the bytes of a shed
- * call (WS_CALL_SHED); a call that then moves nothing (EAGAIN) has still
- * turned the direction, which changes nothing for the calls after it.
+ * As far as calls tell, an exchange begins with a call that moves bytes on the
+ * request direction after one that moved bytes on the other direction.
+ * Decided there, it holds until the next such call: a request and its answer
+ * go or stay together. (A request body sent after a 100 Continue looks like a
+ * beginning too: shed there, the exchange is broken, which user space sees as
+ * a gap, as it would a dropped record, and one more shed is counted.)
  *
- * Returns whether the call is shed.
+ * Decided at sys_enter, so that sys_exit, whose copy loops make it by far the
+ * verifier's largest program, does not branch on it: a shed call is stashed as
+ * WS_CALL_SHED, and sys_exit only counts its bytes in the stream offset. What
+ * the decision changes in the connection is stored by sys_exit, and only for a
+ * call that moved bytes: a read that finds nothing yet (EAGAIN) or the peer's
+ * close (0) decides nothing.
+ *
+ * Returns whether the call is to be shed; *starts: whether it begins the exchange.
  */
-static __always_inline bool shed_call(struct ws_conn *c, __u8 direction)
+static __always_inline bool shed_call(struct ws_conn *c, __u8 direction, __u8 *starts)
 {
 	__u8 dir = direction & 1;
 
+	*starts = 0;
 	if (c->state != WS_PROTO_HTTP)
 		return false; /* its first HTTP bytes are reported: they tell the protocol */
 	if (c->request_dir == WS_DIR_UNKNOWN)
 		c->request_dir = request_direction_of_first_bytes(c);
-	if (dir == c->request_dir && c->last_dir != dir + 1) {
-		c->shedding = ring_crowded();
-		if (c->shedding)
-			count_loss(WS_LOSS_EXCHANGES_SHED);
-	}
-	c->last_dir = dir + 1;
-	return c->shedding;
+	if (dir != c->request_dir || c->last_dir == dir + 1)
+		return c->shedding; /* the exchange goes on */
+	*starts = 1;
+	return ring_crowded();
 }
 
 static __always_inline int on_enter(__s32 fd, __u64 buf, __u64 count, __u8 kind, __u8 direction)
 {
 	struct ws_conn *c = traced_conn(fd, direction);
+	__u8 starts;
 
 	if (!c)
 		return 0;
-	if (shed_call(c, direction))
-		return stash(fd, 0, 0, WS_CALL_SHED, direction);
-	return stash(fd, buf, count, kind, direction);
+	if (shed_call(c, direction, &starts))
+		return stash(fd, 0, 0, WS_CALL_SHED, direction, starts);
+	return stash(fd, buf, count, kind, direction, 0);
 }
 
 static __always_inline int on_enter_msg(__s32 fd, __u64 msg_ptr, __u8 direction)
 {
 	struct user_msghdr msg;
 	struct ws_conn *c = traced_conn(fd, direction);
+	__u8 starts;
 
 	if (!c)
 		return 0;
-	if (shed_call(c, direction))
-		return stash(fd, 0, 0, WS_CALL_SHED, direction);
+	if (shed_call(c, direction, &starts))
+		return stash(fd, 0, 0, WS_CALL_SHED, direction, starts);
 	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)msg_ptr))
 		return 0;
-	return stash(fd, (__u64)msg.msg_iov, msg.msg_iovlen, WS_CALL_VECTOR, direction);
+	return stash(fd, (__u64)msg.msg_iov, msg.msg_iovlen, WS_CALL_VECTOR, direction, 0);
 }
 
 /* Copies up to want bytes of a flat user buffer; returns the bytes copied. */
@@ -814,9 +822,16 @@ static __always_inline int on_exit(long ret)
 	if (c->state == WS_PROTO_NOT_HTTP)
 		return 0;
 	if (p.kind == WS_CALL_SHED) {
-		c->unreported |= WS_UNREPORTED_SHED << dir;
+		if (p.shed_starts)
+			count_loss(WS_LOSS_EXCHANGES_SHED);
+		c->shedding = 1;
+		c->last_dir = dir + 1;
+		c->unreported[dir] |= WS_UNREPORTED_SHED;
 		return 0;
 	}
+	/* reported: the exchange it belongs to is not shed (stores only: see shed_call) */
+	c->shedding = 0;
+	c->last_dir = dir + 1;
 	e = scratch_event();
 	if (!e)
 		return 0;
@@ -856,7 +871,6 @@ static __always_inline int on_exit(long ret)
 				}
 				c->state = WS_PROTO_HTTP;
 				/* for shed_call; stored only: this program is the verifier's largest */
-				c->last_dir = dir + 1;
 				c->first_dir = dir;
 				c->first_len = captured;
 				c->first_word = word;
@@ -893,8 +907,8 @@ static __always_inline int on_exit(long ret)
 	e->direction = p.direction;
 	e->flags = p.kind == WS_CALL_SENDFILE ? WS_FLAG_SENDFILE : 0;
 	/* shed and none dropped since the direction's last event; without a branch, like below */
-	unreported = c->unreported >> dir;
-	e->flags |= (unreported & ~(unreported >> 2) & WS_UNREPORTED_SHED) << 1;
+	unreported = c->unreported[dir];
+	e->flags |= (unreported & ~(unreported >> 1) & WS_UNREPORTED_SHED) << 1;
 	e->captured = captured + tail;
 	e->tail_captured = tail;
 	e->offset = offset;
@@ -902,8 +916,7 @@ static __always_inline int on_exit(long ret)
 	if (p.kind != WS_CALL_SENDFILE && (__u64)ret > captured + tail)
 		count_loss(WS_LOSS_COPY_TRUNCATED);
 	dropped = !submit(e, captured + tail);
-	c->unreported = (c->unreported & ~((WS_UNREPORTED_SHED | WS_UNREPORTED_DROPPED) << dir)) |
-			(dropped * WS_UNREPORTED_DROPPED) << dir;
+	c->unreported[dir] = dropped * WS_UNREPORTED_DROPPED;
 	return 0;
 }
 
@@ -1030,7 +1043,7 @@ int enter_connect(struct trace_event_raw_sys_enter *ctx)
 
 	if (fd < 0 || !fd_tcp_sock(fd, &file))
 		return 0;
-	return stash(fd, 0, 0, WS_CALL_CONNECT, 0);
+	return stash(fd, 0, 0, WS_CALL_CONNECT, 0, 0);
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")

@@ -32,24 +32,27 @@ struct ws_conn {
 	char  comm[WS_COMM_LEN]; /* the process's name when tracking started (see process_comm) */
 	/* Exchange shedding (see shed_call in wirespan.bpf.c). */
 	__u8  request_dir; /* the WS_DIR_* that carries requests; WS_DIR_UNKNOWN: see first_word */
-	__u8  last_dir;    /* 1 + the WS_DIR_* of the last call; 0: none yet */
+	__u8  last_dir;    /* 1 + the WS_DIR_* of the last call that moved bytes; 0: none yet */
 	__u8  shedding;    /* the current exchange is not reported */
-	__u8  unreported;  /* WS_UNREPORTED_* bits */
 	__u8  first_dir;   /* the direction of the first HTTP bytes (role unknown) */
-	__u8  _pad[3];
+	/* per WS_DIR_*, WS_UNREPORTED_* bits (a byte each: a reader and a writer thread may race) */
+	__u8  unreported[2];
+	__u8  _pad[2];
 	__u32 first_len;   /* how many of them were copied, up to 8 of which are first_word */
 	__u64 first_word;
 };
 
 /* ws_conn.request_dir of a connection whose role is unknown, until it is worked out. */
 #define WS_DIR_UNKNOWN 0xff
+/* ws_conn.request_dir when it cannot be told ("H" begins both HEAD and HTTP/): never shed. */
+#define WS_DIR_NEVER   0xfe
 
 /*
- * ws_conn.unreported, per direction (bit << WS_DIR_*): bytes moved since the
- * direction's last reported event that were shed, or dropped on a full ring.
+ * ws_conn.unreported[dir]: bytes the direction moved since its last reported
+ * event that were shed, or dropped on a full ring.
  */
 #define WS_UNREPORTED_SHED    0x1
-#define WS_UNREPORTED_DROPPED 0x4
+#define WS_UNREPORTED_DROPPED 0x2
 
 /* ws_pending.kind: how sys_exit finds the bytes the call moved */
 #define WS_CALL_FLAT     1 /* buf + count: read, write, recvfrom, sendto */
@@ -70,7 +73,7 @@ struct ws_pending {
 	__u8  kind;  /* WS_CALL_* */
 	__u8  direction;
 	__u8  valid; /* set at sys_enter, cleared at sys_exit */
-	__u8  _pad;
+	__u8  shed_starts; /* kind WS_CALL_SHED: the call begins the shed exchange */
 };
 
 /* A TCP endpoint: address (IPv4 v4-mapped) and port in host order. */

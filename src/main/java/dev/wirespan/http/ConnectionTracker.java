@@ -68,12 +68,13 @@ import javax.annotation.Nullable;
  *
  * <p>While its ring buffer is half full the kernel sheds exchanges as they begin (see {@link
  * CaptureEvent#followsShedExchanges()}): the next event of each direction says so, and its offset
- * jumps over them. Met between messages (or while waiting for a message start), that jump is a
- * boundary, not a loss: nothing is counted here (the kernel counted the exchanges), and the
- * response direction pairs as after lost answers (below), which for a client that waits for each
- * answer is the newest request, the one that began after the shed exchanges. Met inside a message
- * (a request body sent after a 100 Continue looks like an exchange beginning to the kernel), it is
- * a gap like any other.
+ * jumps over them. Met between messages (or while waiting for a message start), that jump is not
+ * a loss: nothing is counted here (the kernel counted the exchanges), the bytes after it must
+ * look like a message start by themselves, as after a gap (below), and the response
+ * direction pairs as after lost answers (below), which for a client that waits for each answer is
+ * the newest request, the one that began after the shed exchanges. Met inside a message (a request
+ * body sent after a 100 Continue looks like an exchange beginning to the kernel), it is a gap like
+ * any other.
  *
  * <p>Responses lost whole would leave their requests in the pairing queue, each taking a later
  * request's answer. After response bytes were lost with requests owed an answer, and until every
@@ -1242,11 +1243,15 @@ public final class ConnectionTracker implements CaptureEventSink {
         }
       } else if (offset > expectedOffset && e.followsShedExchanges() && (!synced || decoder == null)) {
         // Whole exchanges the kernel shed while its ring was crowded (counted there), skipped
-        // between messages: a boundary, not a loss. Their answers are skipped too, so a response
-        // answers the newest request begun before it (as after a gap).
+        // between messages: not a loss. Their answers are skipped too, so a response answers the
+        // newest request begun before it (as after a gap). The kernel resumes where calls change
+        // direction, which is a message start unless a body followed an interim answer: the
+        // bytes must look like a message start by themselves (a body whose headers were shed is
+        // skipped, part of an exchange counted already).
         if (this instanceof ResponseStream r) {
           r.responsesMayBeLost();
         }
+        synced = false;
       } else if (offset > expectedOffset) {
         gaps.inc();
         lossCounted = true;

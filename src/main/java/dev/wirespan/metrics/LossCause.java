@@ -17,7 +17,8 @@ public enum LossCause {
   /**
    * An exchange (one traced side of it) began while the ring buffer was half full: the kernel did
    * not report it at all, so that the exchanges under way still fit whole (counted once per
-   * exchange, where a full ring would have dropped records of many).
+   * exchange, where a full ring would have dropped records of many; a request body sent after a
+   * 100 Continue looks like another exchange to the kernel and may count once more).
    */
   KERNEL_EXCHANGE_SHED("kernel", "exchange_shed"),
   /** A payload longer than the capture cap was copied in part (framing still followed). */

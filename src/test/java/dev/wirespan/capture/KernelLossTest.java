@@ -12,6 +12,10 @@ import dev.wirespan.metrics.LossCause;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.util.List;
@@ -186,6 +190,68 @@ class KernelLossTest {
               LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST)) {
         assertThat(metrics.loss(cause).get()).as(cause.toString()).isZero();
       }
+    }
+    tracker.closeAll();
+  }
+
+  /**
+   * Whether an exchange is shed is decided by the call that brings its first bytes: a read that
+   * finds nothing yet (EAGAIN on a non-blocking socket, as event loops do right after answering)
+   * decides nothing.
+   */
+  @Test
+  void aReadThatFindsNothingDoesNotDecideTheNextExchange() throws Exception {
+    Privileges.requireRoot();
+    AgentMetrics metrics = new AgentMetrics();
+    List<HttpExchange> ended = new CopyOnWriteArrayList<>();
+    ConnectionTracker tracker =
+        new ConnectionTracker(
+            HttpSettings.defaults(),
+            new ExchangeListener() {
+              @Override
+              public void onExchangeEnd(HttpExchange exchange) {
+                ended.add(exchange);
+              }
+            },
+            metrics);
+    InetAddress lo = InetAddress.getByName("127.0.0.1");
+    try (KernelCapture capture =
+            KernelCapture.open(
+                CaptureSettings.builder()
+                    .setSelfTgid(0)
+                    .setRingBufferBytes(SMALL_RING_BYTES)
+                    .setWakeupBytes(0)
+                    .build());
+        ServerSocketChannel serverA = ServerSocketChannel.open().bind(new InetSocketAddress(lo, 0));
+        SocketChannel clientA = SocketChannel.open(serverA.getLocalAddress());
+        SocketChannel acceptedA = serverA.accept();
+        ServerSocket serverB = new ServerSocket(0, 1, lo);
+        Socket clientB = new Socket(lo, serverB.getLocalPort());
+        Socket acceptedB = serverB.accept()) {
+      int portA = ((InetSocketAddress) serverA.getLocalAddress()).getPort();
+      exchange(clientA.socket(), acceptedA.socket(), "/a/0");
+      // The server looks for its next request before there is one.
+      acceptedA.configureBlocking(false);
+      assertThat(acceptedA.read(ByteBuffer.allocate(64))).as("a read that finds nothing").isZero();
+      acceptedA.configureBlocking(true);
+      // Another connection's burst crowds the ring (nobody drains it).
+      for (int i = 0; i < REQUESTS_WHILE_NOT_READING; i++) {
+        exchange(clientB, acceptedB, "/b/" + i);
+      }
+      long shedBefore = capture.lossCounters().exchangesShed();
+      assertThat(shedBefore).isPositive();
+      // A's next request comes while the ring is crowded: both of its sides are shed.
+      exchange(clientA.socket(), acceptedA.socket(), "/a/1");
+      assertThat(capture.lossCounters().exchangesShed()).isGreaterThanOrEqualTo(shedBefore + 2);
+      RingBufferReader ring = capture.ringBuffer();
+      while (ring.poll(tracker, 0) > 0) {
+        // drain
+      }
+      List<String> reportedA =
+          ended.stream().filter(x -> onPort(x, portA)).map(x -> x.side() + " " + x.target()).toList();
+      assertThat(reportedA)
+          .as("A's exchanges reported")
+          .containsExactlyInAnyOrder("CLIENT /a/0", "SERVER /a/0");
     }
     tracker.closeAll();
   }

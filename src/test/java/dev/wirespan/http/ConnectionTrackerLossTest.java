@@ -483,4 +483,32 @@ class ConnectionTrackerLossTest {
             LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST, 1L));
     run.finish("shed flag inside headers");
   }
+
+  @ParameterizedTest
+  @EnumSource(HttpExchange.Side.class)
+  void sheddingThatStopsAtABodyAfterAnInterimAnswerSkipsTheBody(HttpExchange.Side side) {
+    TrackerRun run = new TrackerRun();
+    Streams s = new Streams(run.wire(side, 1));
+    s.exchange(
+        "GET /first HTTP/1.1\r\nHost: h\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+    // The headers and the interim answer were shed; the kernel stopped shedding at the body (a
+    // call on the request direction after one on the other) and reports it and the answer.
+    s.shed(
+        Party.REQUESTS,
+        "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n"
+            .length());
+    s.shed(Party.RESPONSES, "HTTP/1.1 100 Continue\r\n\r\n".length());
+    s.request("0123456789");
+    s.response("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    s.nextExchange();
+
+    assertThat(run.listener.ended).hasSize(2);
+    assertThat(run.listener.ended.get(0).target()).isEqualTo("/first");
+    assertNextExchange(run.listener.ended.get(1));
+    // The answer to the shed request has nothing to pair with: counted, not paired with /next.
+    run.assertLosses(
+        "shedding stopped at a body", Map.of(LossCause.PAIRING_RESPONSE_WITHOUT_REQUEST, 1L));
+    run.finish("shedding stopped at a body");
+  }
 }
