@@ -4,7 +4,6 @@ import static java.nio.charset.StandardCharsets.US_ASCII;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.wirespan.http.ConnectionTracker;
-import dev.wirespan.http.ExchangeListener;
 import dev.wirespan.http.HttpExchange;
 import dev.wirespan.http.HttpSettings;
 import dev.wirespan.metrics.AgentMetrics;
@@ -20,7 +19,6 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -42,18 +40,9 @@ class KernelLossTest {
   @Test
   void aFullRingBufferIsCountedInTheKernelAndTheGapInTheStream() throws Exception {
     Privileges.requireRoot();
-    AgentMetrics metrics = new AgentMetrics();
-    AtomicLong exchanges = new AtomicLong();
-    ConnectionTracker tracker =
-        new ConnectionTracker(
-            HttpSettings.defaults(),
-            new ExchangeListener() {
-              @Override
-              public void onExchangeEnd(HttpExchange exchange) {
-                exchanges.incrementAndGet();
-              }
-            },
-            metrics);
+    Recorder recorder = new Recorder();
+    AgentMetrics metrics = recorder.metrics;
+    ConnectionTracker tracker = recorder.tracker;
     InetAddress lo = InetAddress.getByName("127.0.0.1");
     try (KernelCapture capture =
             KernelCapture.open(
@@ -113,25 +102,12 @@ class KernelLossTest {
   void aCrowdedRingShedsWholeExchangesAndReportsTheOthersWhole(boolean openedBeforeCapture)
       throws Exception {
     Privileges.requireRoot();
-    AgentMetrics metrics = new AgentMetrics();
-    List<HttpExchange> ended = new CopyOnWriteArrayList<>();
-    ConnectionTracker tracker =
-        new ConnectionTracker(
-            HttpSettings.defaults(),
-            new ExchangeListener() {
-              @Override
-              public void onExchangeEnd(HttpExchange exchange) {
-                ended.add(exchange);
-              }
-            },
-            metrics);
+    Recorder recorder = new Recorder();
+    AgentMetrics metrics = recorder.metrics;
+    List<HttpExchange> ended = recorder.ended;
+    ConnectionTracker tracker = recorder.tracker;
     InetAddress lo = InetAddress.getByName("127.0.0.1");
-    CaptureSettings settings =
-        CaptureSettings.builder()
-            .setSelfTgid(0)
-            .setRingBufferBytes(SMALL_RING_BYTES)
-            .setWakeupBytes(0)
-            .build();
+    CaptureSettings settings = smallRing();
     KernelCapture early = null;
     if (!openedBeforeCapture) {
       early = KernelCapture.open(settings);
@@ -202,26 +178,12 @@ class KernelLossTest {
   @Test
   void aReadThatFindsNothingDoesNotDecideTheNextExchange() throws Exception {
     Privileges.requireRoot();
-    AgentMetrics metrics = new AgentMetrics();
-    List<HttpExchange> ended = new CopyOnWriteArrayList<>();
-    ConnectionTracker tracker =
-        new ConnectionTracker(
-            HttpSettings.defaults(),
-            new ExchangeListener() {
-              @Override
-              public void onExchangeEnd(HttpExchange exchange) {
-                ended.add(exchange);
-              }
-            },
-            metrics);
+    Recorder recorder = new Recorder();
+    AgentMetrics metrics = recorder.metrics;
+    List<HttpExchange> ended = recorder.ended;
+    ConnectionTracker tracker = recorder.tracker;
     InetAddress lo = InetAddress.getByName("127.0.0.1");
-    try (KernelCapture capture =
-            KernelCapture.open(
-                CaptureSettings.builder()
-                    .setSelfTgid(0)
-                    .setRingBufferBytes(SMALL_RING_BYTES)
-                    .setWakeupBytes(0)
-                    .build());
+    try (KernelCapture capture = KernelCapture.open(smallRing());
         ServerSocketChannel serverA = ServerSocketChannel.open().bind(new InetSocketAddress(lo, 0));
         SocketChannel clientA = SocketChannel.open(serverA.getLocalAddress());
         SocketChannel acceptedA = serverA.accept();
@@ -254,6 +216,23 @@ class KernelLossTest {
           .containsExactlyInAnyOrder("CLIENT /a/0", "SERVER /a/0");
     }
     tracker.closeAll();
+  }
+
+  /** The HTTP stage the tests drain the ring into, and what it ended. */
+  private static final class Recorder {
+    final AgentMetrics metrics = new AgentMetrics();
+    final List<HttpExchange> ended = new CopyOnWriteArrayList<>();
+    final ConnectionTracker tracker =
+        new ConnectionTracker(HttpSettings.defaults(), ended::add, metrics);
+  }
+
+  /** A small ring (shedding at its half), this process traced, the reader woken only by polls. */
+  private static CaptureSettings smallRing() {
+    return CaptureSettings.builder()
+        .setSelfTgid(0)
+        .setRingBufferBytes(SMALL_RING_BYTES)
+        .setWakeupBytes(0)
+        .build();
   }
 
   /** Opens the capture after an exchange on a connection that is already open (not seen). */

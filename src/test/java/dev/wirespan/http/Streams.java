@@ -70,10 +70,8 @@ final class Streams {
     }
     int at = 0;
     for (int size : sizes) {
-      if (party == Party.REQUESTS ? requestsShed : responsesShed) {
+      if (takeShed(party)) {
         wire.flagNext(CaptureEvent.FLAG_AFTER_SHED);
-        requestsShed &= party != Party.REQUESTS;
-        responsesShed &= party != Party.RESPONSES;
       }
       wire.data(party, end(party) + at, bytes, at, size);
       at += size;
@@ -100,6 +98,17 @@ final class Streams {
     } else {
       responsesShed = true;
     }
+  }
+
+  /** Whether bytes of the party were shed since its last event; clears it. */
+  private boolean takeShed(Party party) {
+    boolean shed = party == Party.REQUESTS ? requestsShed : responsesShed;
+    if (party == Party.REQUESTS) {
+      requestsShed = false;
+    } else {
+      responsesShed = false;
+    }
+    return shed;
   }
 
   long end(Party party) {
